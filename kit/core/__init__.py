@@ -1,0 +1,1 @@
+"""Shared machinery of the kit: no topic logic lives here (design section 2)."""

@@ -1,0 +1,59 @@
+"""kit.datasets: checksums verified, bad files named with the way to regenerate them."""
+
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from kit import datasets
+
+
+def test_digits_are_verified_and_scaled():
+    d = datasets.digits()
+    assert d.images.shape == (1797, 8, 8) and d.images.dtype == np.float32
+    assert d.images.min() == 0.0 and d.images.max() == 1.0
+    assert d.flat.shape == (1797, 64)
+    assert sorted(np.unique(d.target)) == list(range(10))
+
+
+def test_shipped_digits_match_scikit_learn():
+    from sklearn.datasets import load_digits
+
+    d = datasets.digits()
+    ref = load_digits()
+    np.testing.assert_array_equal(d.target, ref.target)
+    np.testing.assert_allclose(d.flat * 16, ref.data)
+
+
+def copy_datasets(tmp_path):
+    folder = tmp_path / "datasets"
+    shutil.copytree(datasets.DATASETS, folder)
+    return folder
+
+
+def test_corrupt_file_is_named_with_the_regeneration_command(tmp_path):
+    folder = copy_datasets(tmp_path)
+    with open(folder / "digits.npz", "ab") as f:
+        f.write(b"x")
+    with pytest.raises(datasets.DatasetError) as err:
+        datasets.digits(folder)
+    assert "digits.npz is corrupt or changed" in str(err.value)
+    assert "python datasets/make_digits.py" in str(err.value)
+
+
+def test_missing_file_and_unknown_name(tmp_path):
+    folder = copy_datasets(tmp_path)
+    (folder / "digits.npz").unlink()
+    with pytest.raises(datasets.DatasetError, match="digits.npz is missing; regenerate it"):
+        datasets.digits(folder)
+    with pytest.raises(datasets.DatasetError, match="dataset name must be one of digits.npz"):
+        datasets.verified_path("mnist.npz", folder)
+
+
+def test_regeneration_is_byte_identical(tmp_path):
+    folder = copy_datasets(tmp_path)
+    script = folder / "make_digits.py"
+    subprocess.run([sys.executable, str(script)], check=True, capture_output=True)
+    assert datasets.sha256(folder / "digits.npz") == datasets.manifest()["digits.npz"]["sha256"]

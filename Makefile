@@ -6,9 +6,8 @@ BIN := $(VENV)/bin
 # The install stamp depends on pyproject.toml: a second `make` installs nothing.
 STAMP := $(VENV)/.installed
 EXTRAS := test,book,ui
-# MindSpore reads GLOG_v only at import; 3 hides its WARNING lines. Plots never need a display.
+# MindSpore reads GLOG_v only at import; 3 hides its WARNING lines.
 export GLOG_v ?= 3
-export MPLBACKEND ?= Agg
 export PYDEVD_DISABLE_FILE_VALIDATION ?= 1
 
 NBVAL_FLAGS := --nbval-lax --nbval-current-env --nbval-cell-timeout=300 \

@@ -13,7 +13,6 @@ FIXTURES = ROOT / "tests" / "fixtures"
 collect_ignore_glob = ["fixtures/*"]
 
 os.environ.setdefault("GLOG_v", "3")
-os.environ.setdefault("MPLBACKEND", "Agg")
 
 
 @pytest.fixture(scope="session")

@@ -119,15 +119,16 @@ class Recorder:
         self.headlines.append({"metric": metric, "label": label or metric,
                                "anchor": anchor, "anchor_value": anchor_value})
 
-    def figure(self, fig: Any, name: str) -> Path | None:
-        """Save a matplotlib figure as ``<run folder>/<name>.png``; nothing when interactive."""
+    def figure(self, fig: Any, name: str) -> None:
+        """Save a matplotlib figure as ``<run folder>/<name>.png``; nothing when interactive.
+
+        Returns None so that a notebook cell ending in this call shows only the figure.
+        """
         if self.folder is None:
-            return None
+            return
         from kit.core.plots import savefig
 
-        out = savefig(fig, self.folder / f"{name}.png")
-        self.figures.append(out.name)
-        return out
+        self.figures.append(savefig(fig, self.folder / f"{name}.png").name)
 
     def record(self, versions: Mapping[str, str] | None = None) -> dict[str, Any]:
         """The full record as plain JSON types."""

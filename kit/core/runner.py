@@ -33,6 +33,8 @@ from kit.core import chapters
 from kit.core.results import RESULTS_NAME, atomic_write_text, is_complete, read_results
 
 RUNNER_PARAMS = ("results_path",)  # set by the runner, never by the user
+# A cell that runs longer is stopped and the run fails, rather than hanging a sweep forever.
+DEFAULT_CELL_TIMEOUT = 1800.0
 STAGING_PREFIX = ".staging-"
 
 
@@ -210,7 +212,7 @@ def _execute_once(spec: RunSpec, staging: Path, timeout: float | None) -> None:
     papermill.execute_notebook(
         str(spec.target.notebook), str(staging / "notebook.ipynb"), parameters=params,
         kernel_name="python3", cwd=str(staging), progress_bar=False, log_output=False,
-        execution_timeout=timeout)
+        execution_timeout=DEFAULT_CELL_TIMEOUT if timeout is None else timeout)
 
 
 def execute(spec: RunSpec, timeout: float | None = None, retries: int = 1) -> RunOutcome:
@@ -243,6 +245,7 @@ def execute(spec: RunSpec, timeout: float | None = None, retries: int = 1) -> Ru
         if error:
             _keep_failed_notebook(staging, spec)
             return RunOutcome(spec, "failed", seconds, error.strip()[:2000], attempts)
+        _point_notebook_at(staging / "notebook.ipynb", staging, spec.run_dir)
         atomic_write_text(staging / "params.json", json.dumps(spec.params, indent=2) + "\n")
         if spec.run_dir.exists():  # only an incomplete leftover can be here
             shutil.rmtree(spec.run_dir)
@@ -251,6 +254,12 @@ def execute(spec: RunSpec, timeout: float | None = None, retries: int = 1) -> Ru
         return RunOutcome(spec, "complete", seconds, attempts=attempts, metrics=metrics)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+
+
+def _point_notebook_at(notebook: Path, staging: Path, run_dir: Path) -> None:
+    """Make the executed notebook name the run folder it will live in, not the staging one."""
+    text = notebook.read_text(encoding="utf-8")
+    atomic_write_text(notebook, text.replace(str(staging), str(run_dir)))
 
 
 def _keep_failed_notebook(staging: Path, spec: RunSpec) -> None:

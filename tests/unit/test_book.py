@@ -53,4 +53,5 @@ def test_book_builds_from_a_smoke_run(kit_cli, squares_notebook, tmp_path):
     assert "n_squared = 9" in results and "not yet written" in results
     page = (html / "chapters" / "squares.html").read_text()
     assert "Fixture: squares" in page and "n^2 = 9" in page
+    assert "<img" in page and "image/png" not in page  # the figure rendered inline, as an image
     assert "application/vnd.jupyter.widget-state+json" in page  # widgets from embedded state

@@ -77,10 +77,12 @@ def test_recorder_figure_goes_to_the_run_folder(tmp_path):
     rec = results.Recorder("01", {}, tmp_path / "results.json")
     fig, ax = plt.subplots()
     ax.plot([0, 1])
-    out = rec.figure(fig, "curve")
-    assert out == tmp_path / "curve.png" and out.stat().st_size > 1000
+    assert rec.figure(fig, "curve") is None
+    assert (tmp_path / "curve.png").stat().st_size > 1000
     assert rec.figures == ["curve.png"]
-    assert results.Recorder("01", {}).figure(fig, "curve") is None
+    interactive = results.Recorder("01", {})
+    interactive.figure(fig, "curve")
+    assert interactive.figures == []
 
 
 def test_read_results_names_the_broken_file(tmp_path):

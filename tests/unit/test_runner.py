@@ -71,6 +71,8 @@ def test_execute_writes_a_complete_run_then_skips_it(squares_notebook, tmp_path)
     assert read_results(spec.run_dir / "results.json")["params"] == {"n": 6, "sleep": 0.0,
                                                                      "seed": 0}
     assert [p.name for p in spec.run_dir.parent.iterdir()] == [spec.id]  # no staging left
+    executed = (spec.run_dir / "notebook.ipynb").read_text()
+    assert runner.STAGING_PREFIX not in executed and str(spec.run_dir) in executed
     again = runner.execute(spec)
     assert again.status == "skipped" and again.metrics == {"n_squared": 36}
 

@@ -133,6 +133,21 @@ def cmd_book(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_clean(args: argparse.Namespace) -> int:
+    """Strip a notebook for committing, keeping checked outputs from an executed run."""
+    from kit.core.contract import clean, problems
+    from kit.core.runner import resolve
+
+    target = resolve(args.target)
+    if args.executed and not Path(args.executed).is_file():
+        raise UsageError(f"executed notebook {args.executed!r} does not exist")
+    filled = clean(target.notebook, args.executed)
+    print(f"{target.notebook}: cleaned, {filled} checked cell(s) filled from the run")
+    for problem in problems(target.notebook):
+        print(f"contract: {problem}")
+    return EXIT_OK
+
+
 def parser() -> argparse.ArgumentParser:
     """The argument parser of ``python -m kit``."""
     top = argparse.ArgumentParser(prog="python -m kit", description=__doc__.splitlines()[0])
@@ -170,10 +185,14 @@ def parser() -> argparse.ArgumentParser:
     book.add_argument("--smoke", action="store_true", help="smoke defaults, not book settings")
     book.add_argument("--workers", type=int, default=1, help="chapters run at once")
     book.add_argument("--no-progress", action="store_true", help="no progress bar")
+    clean = sub.add_parser("clean", help="strip a notebook for committing (keeps checked cells)")
+    clean.add_argument("target", help="chapter id (01..10) or path to a notebook")
+    clean.add_argument("executed", nargs="?", help="an executed run at default parameters")
     return top
 
 
-COMMANDS = {"list": cmd_list, "run": cmd_run, "sweep": cmd_sweep, "book": cmd_book}
+COMMANDS = {"list": cmd_list, "run": cmd_run, "sweep": cmd_sweep, "book": cmd_book,
+            "clean": cmd_clean}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

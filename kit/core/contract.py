@@ -59,3 +59,33 @@ def problems(path: str | Path) -> list[str]:
         if (c.get("outputs") or c.get("execution_count")) and "nbval-check-output" not in _tags(c):
             found.append(f"code cell {i} keeps outputs or an execution count")
     return found
+
+
+def clean(source: str | Path, executed: str | Path | None = None) -> int:
+    """Strip ``source`` to the committed form: no outputs or execution counts, except the
+    ``nbval-check-output`` cells, whose outputs are copied from ``executed`` (a run of the
+    notebook at its default parameters). Returns the number of checked cells filled."""
+    nb = nbformat.read(source, as_version=4)
+    ran = {}
+    if executed is not None:
+        for cell in nbformat.read(executed, as_version=4).cells:
+            if cell.cell_type == "code" and "nbval-check-output" in _tags(cell):
+                ran[cell.source] = cell
+    filled = 0
+    for cell in nb.cells:
+        if cell.cell_type != "code":
+            continue
+        cell.metadata.pop("execution", None)
+        cell.metadata.pop("papermill", None)
+        if "nbval-check-output" in _tags(cell) and cell.source in ran:
+            # nbval treats a cell without an execution count as unrun: keep the run's count
+            cell.outputs = ran[cell.source].outputs
+            cell.execution_count = ran[cell.source].execution_count
+            filled += 1
+        else:
+            cell.outputs = []
+            cell.execution_count = None
+    nb.metadata.pop("papermill", None)
+    nb.metadata.pop("widgets", None)
+    nbformat.write(nb, source)
+    return filled

@@ -46,3 +46,23 @@ def test_contract_needs_parameters_widget_and_checked_cell(tmp_path):
     assert found[0] == "the first code cell is not tagged 'parameters'"
     assert any("no widget cell" in p for p in found)
     assert any("no cell tagged 'nbval-check-output'" in p for p in found)
+
+
+def test_clean_keeps_only_checked_outputs_with_their_count(tmp_path, squares_notebook):
+    source = tmp_path / "nb.ipynb"
+    executed = tmp_path / "ran.ipynb"
+    nb = nbformat.read(squares_notebook, as_version=4)
+    nbformat.write(nb, source)
+    for i, cell in enumerate(nb.cells):
+        if cell.cell_type == "code":
+            cell.execution_count = i
+            cell.outputs = [nbformat.v4.new_output("stream", text=f"out {i}")]
+    nb.metadata["papermill"] = {"parameters": {}}
+    nbformat.write(nb, executed)
+    nbformat.write(nb, source)  # a notebook saved with every output, as after a lab session
+    assert contract.clean(source, executed) == 1
+    cleaned = nbformat.read(source, as_version=4)
+    kept = [c for c in cleaned.cells if c.cell_type == "code" and c.outputs]
+    assert len(kept) == 1 and "nbval-check-output" in kept[0].metadata["tags"]
+    assert kept[0].execution_count is not None and "papermill" not in cleaned.metadata
+    assert contract.problems(source) == []

@@ -59,8 +59,8 @@ def test_failed_run_exits_1(kit_cli, squares_notebook, tmp_path):
     assert "n must be an int in [0, 1000], got -5" in out.stderr
 
 
-def test_parser_knows_the_four_commands():
-    assert set(cli.COMMANDS) == {"list", "run", "sweep", "book"}
+def test_parser_knows_its_commands():
+    assert set(cli.COMMANDS) == {"list", "run", "sweep", "book", "clean"}
     with pytest.raises(SystemExit) as exit_:
         cli.main(["frobnicate"])
     assert exit_.value.code == 2

@@ -1,0 +1,203 @@
+"""The cost model of chapter 08: step time and memory per device of a parallel strategy.
+
+A strategy combines data (``dp``), tensor (``tp``) and pipeline (``pp``) parallelism with a
+micro-batch count, a ZeRO stage, activation recomputation, a stage partition and per-layer
+tensor-sharding choices. Ranks are laid out tensor-parallel innermost, then data, then
+pipeline (as Megatron-LM does), which decides which groups stay inside a node.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from dataclasses import dataclass
+
+from kit.parallel.cluster import Cluster
+from kit.parallel.collectives import group_cost
+from kit.parallel.model import FP16, Layer, Model
+
+WEIGHT_AND_GRAD_BYTES = 2 * FP16  # fp16 weights and gradients; the rest is optimizer state
+
+
+@dataclass(frozen=True)
+class Strategy:
+    """One way to run a model; ``stages`` are layer counts per pipeline stage and ``sharded``
+    says per layer whether it is split across the tensor-parallel group (else replicated)."""
+
+    dp: int
+    tp: int
+    pp: int
+    micro_batches: int
+    zero: int
+    recompute: bool
+    stages: tuple[int, ...]
+    sharded: tuple[bool, ...]
+
+    @property
+    def devices(self) -> int:
+        return self.dp * self.tp * self.pp
+
+    def describe(self) -> str:
+        rc = "+recompute" if self.recompute else ""
+        return (f"DP{self.dp} x TP{self.tp} x PP{self.pp}, {self.micro_batches} micro-batches, "
+                f"ZeRO-{self.zero}{rc}")
+
+
+def uniform_stages(layers: int, pp: int) -> tuple[int, ...]:
+    """Layer counts per stage as even as possible (earlier stages take the remainder)."""
+    if not 1 <= pp <= layers:
+        raise ValueError(f"pp must be in [1, {layers}] for {layers} layers, got {pp}")
+    base, extra = divmod(layers, pp)
+    return tuple(base + (i < extra) for i in range(pp))
+
+
+def validate(model: Model, cluster: Cluster, strategy: Strategy, batch: int) -> None:
+    """Refuse strategies that do not describe a run of this model on this cluster."""
+    s = strategy
+    if s.devices != cluster.devices:
+        raise ValueError(f"dp x tp x pp = {s.dp} x {s.tp} x {s.pp} = {s.devices} must equal "
+                         f"the cluster's {cluster.devices} devices")
+    if batch % (s.dp * s.micro_batches):
+        raise ValueError(f"global batch {batch} must divide into dp={s.dp} x "
+                         f"micro_batches={s.micro_batches}")
+    if s.zero not in (0, 1, 2, 3):
+        raise ValueError(f"zero must be one of 0, 1, 2, 3, got {s.zero}")
+    if len(s.stages) != s.pp or sum(s.stages) != len(model.layers) or min(s.stages) < 1:
+        raise ValueError(f"stages must be {s.pp} positive layer counts summing to "
+                         f"{len(model.layers)}, got {s.stages}")
+    if len(s.sharded) != len(model.layers):
+        raise ValueError(f"sharded needs one flag per layer ({len(model.layers)}), "
+                         f"got {len(s.sharded)}")
+
+
+def zero_state_bytes(params: float, stage: int, dp: int, state_bytes: float = 16.0) -> float:
+    """Model-state bytes per device under ZeRO (Rajbhandari et al. 2020, section 5):
+    stage 0: (2+2+K)P; 1: 4P + KP/dp; 2: 2P + (2+K)P/dp; 3: (2+2+K)P/dp, K = state - 4."""
+    k = state_bytes - WEIGHT_AND_GRAD_BYTES
+    if stage == 0:
+        return state_bytes * params
+    if stage == 1:
+        return WEIGHT_AND_GRAD_BYTES * params + k * params / dp
+    if stage == 2:
+        return FP16 * params + (FP16 + k) * params / dp
+    if stage == 3:
+        return state_bytes * params / dp
+    raise ValueError(f"ZeRO stage must be one of 0, 1, 2, 3, got {stage}")
+
+
+def layer_seconds(layer: Layer, cluster: Cluster, micro: int, tp: int, sharded: bool,
+                  recompute: bool) -> float:
+    """Forward + backward (+ recomputed forward) time of one layer for one micro-batch."""
+    passes = 4 if recompute else 3
+    split = tp if (sharded and tp > 1) else 1
+    seconds = passes * layer.flops * micro / split / cluster.flops
+    if split > 1:
+        reduces = layer.tp_allreduces * (3 if recompute else 2)
+        seconds += reduces * group_cost(cluster, "all_reduce", layer.tp_bytes * micro, tp, 1)
+    return seconds
+
+
+def layer_activation_bytes(layer: Layer, micro: int, tp: int, sharded: bool) -> float:
+    """Activation bytes one micro-batch leaves stored in a layer (no recomputation)."""
+    split = tp if (sharded and tp > 1) else 1
+    return micro * (layer.act_fixed + layer.act_sharded / split)
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """Predicted step time (and its parts) and peak memory per device of one strategy."""
+
+    step_seconds: float
+    pipeline_seconds: float
+    dp_seconds: float
+    bubble_fraction: float
+    memory_bytes: float
+    fits: bool
+    utilisation: float
+    compute_fraction: float
+
+
+def estimate(model: Model, cluster: Cluster, s: Strategy, batch: int) -> Estimate:
+    """Step time and peak memory per device of strategy ``s`` at global ``batch`` samples."""
+    validate(model, cluster, s, batch)
+    micro = batch // (s.dp * s.micro_batches)
+    bounds = [0, *itertools.accumulate(s.stages)]
+    stage_times, stage_memory, dp_times, compute = [], [], [], 0.0
+    for i in range(s.pp):
+        layers = model.layers[bounds[i]:bounds[i + 1]]
+        flags = s.sharded[bounds[i]:bounds[i + 1]]
+        tau = sum(layer_seconds(layer, cluster, micro, s.tp, f, s.recompute)
+                  for layer, f in zip(layers, flags, strict=True))
+        compute += sum((4 if s.recompute else 3) * layer.flops * micro
+                       / (s.tp if f and s.tp > 1 else 1) / cluster.flops
+                       for layer, f in zip(layers, flags, strict=True))
+        if s.pp > 1:
+            edge = max(layers[-1].boundary_bytes, model.layers[bounds[i] - 1].boundary_bytes
+                       if i else 0.0)
+            tau += 2 * group_cost(cluster, "p2p", edge * micro, 2, s.tp * s.dp)
+        stage_times.append(tau)
+        local = sum(layer.params / (s.tp if f and s.tp > 1 else 1)
+                    for layer, f in zip(layers, flags, strict=True))
+        grads = FP16 * local
+        if s.zero <= 2:
+            dp_times.append(group_cost(cluster, "all_reduce", grads, s.dp, s.tp))
+        else:
+            gather = group_cost(cluster, "all_gather", grads, s.dp, s.tp)
+            dp_times.append(group_cost(cluster, "reduce_scatter", grads, s.dp, s.tp)
+                            + 2 * s.micro_batches * gather)
+        in_flight = min(s.pp - i, s.micro_batches)
+        if s.recompute:
+            stored = sum(micro * layer.boundary_bytes for layer in layers)
+            working = max(layer_activation_bytes(layer, micro, s.tp, f)
+                          for layer, f in zip(layers, flags, strict=True))
+            activations = in_flight * stored + working
+        else:
+            activations = in_flight * sum(layer_activation_bytes(layer, micro, s.tp, f)
+                                          for layer, f in zip(layers, flags, strict=True))
+        stage_memory.append(zero_state_bytes(local, s.zero, s.dp, model.state_bytes_per_param)
+                            + activations)
+    pipeline = sum(stage_times) + (s.micro_batches - 1) * max(stage_times)
+    ideal = s.micro_batches * max(stage_times)
+    step = pipeline + max(dp_times)
+    useful = 3 * model.flops_per_sample * batch
+    memory = max(stage_memory)
+    return Estimate(
+        step_seconds=step, pipeline_seconds=pipeline, dp_seconds=max(dp_times),
+        bubble_fraction=1 - ideal / pipeline if pipeline > 0 else 0.0,
+        memory_bytes=memory, fits=memory <= cluster.memory_bytes,
+        utilisation=useful / (step * cluster.devices * cluster.peak_flops),
+        compute_fraction=(compute * s.micro_batches / s.pp) / step if step > 0 else 0.0)
+
+
+def min_memory_bytes(model: Model, cluster: Cluster) -> float:
+    """A lower bound on per-device memory over all strategies: ZeRO-3 with full recompute
+    across every device, one sample in flight, the largest layer's working set."""
+    n = cluster.devices
+    states = zero_state_bytes(model.params / n, 3, 1, model.state_bytes_per_param)
+    working = max(layer_activation_bytes(layer, 1, n, True) for layer in model.layers)
+    return states + working
+
+
+def check_fits_somewhere(model: Model, cluster: Cluster) -> None:
+    """Refuse a model that cannot fit at any strategy, saying how much memory it needs."""
+    need = min_memory_bytes(model, cluster)
+    if need > cluster.memory_bytes:
+        raise ValueError(f"{model.name} needs >= {need / 1e9:.1f} GB per device even at ZeRO-3 "
+                         f"with full recompute on {cluster.devices} devices; each has "
+                         f"{cluster.memory_bytes / 1e9:.1f} GB")
+
+
+def device_count_ok(devices: int, dp: int, tp: int, pp: int) -> None:
+    """Refuse degrees that do not factor the device count."""
+    for label, value in (("dp", dp), ("tp", tp), ("pp", pp)):
+        if not isinstance(value, int) or value < 1:
+            raise ValueError(f"{label} must be an int >= 1, got {value!r}")
+    if dp * tp * pp != devices:
+        raise ValueError(f"{devices} devices do not factor into dp={dp} x tp={tp} x pp={pp} "
+                         f"(= {dp * tp * pp})")
+
+
+def divisors(n: int) -> list[int]:
+    """The divisors of ``n`` in increasing order."""
+    small = [d for d in range(1, math.isqrt(n) + 1) if n % d == 0]
+    return sorted(set(small + [n // d for d in small]))

@@ -178,8 +178,11 @@ def test_link_fit_recovers_alpha_and_beta():
 
 @pytest.mark.slow
 def test_two_process_mindspore_data_parallel_run(tmp_path):
-    check = execute.check_data_parallel(widths="64,128,10", batch=32, steps=5, folder=tmp_path)
-    assert check.weights_identical
+    check = execute.check_data_parallel(hidden=(32, 64, 128), batch=32, steps=5, folder=tmp_path)
+    assert check.weights_identical and len(check.rows) == 3
+    assert check.grad_bytes == 4 * (256 * 128 + 128 + 128 * 128 + 128 + 128 * 10 + 10)
     assert check.single_seconds > 0 and check.parallel_seconds > 0
     assert math.isfinite(check.prediction_error)
-    assert check.link.bandwidth > 1e6
+    assert check.raw_link.bandwidth > 1e6
+    with pytest.raises(ValueError, match="hidden needs >= 3 sizes"):
+        execute.check_data_parallel(hidden=(32, 64))

@@ -108,6 +108,25 @@ def assemble(entries: Sequence[BookEntry], book_dir: Path) -> None:
     atomic_write_text(book_dir / "results.md", results_markdown(entries))
 
 
+def write_findings(book_dir: Path, run_reproducers: bool = True, workers: int = 2) -> Path:
+    """The appendix "What we learned about MindSpore" from ``kit.findings``; each reproducer is
+    run for its status on the installed MindSpore unless ``run_reproducers`` is False."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    import mindspore
+
+    from kit import findings
+
+    if run_reproducers:
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            outcomes = list(pool.map(findings.run, findings.FINDINGS))
+    else:
+        outcomes = [findings.Outcome(f, "not run in this build", "run `make test`")
+                    for f in findings.FINDINGS]
+    page = findings.appendix_markdown(outcomes, mindspore.__version__)
+    return atomic_write_text(book_dir / "findings.md", page)
+
+
 def build_html(book_dir: Path) -> Path:
     """Build the book with Jupyter Book 1 (offline, no execution); return index.html."""
     cmd = [str(Path(sys.executable).with_name("jupyter-book")), "build", str(book_dir),

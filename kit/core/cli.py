@@ -100,7 +100,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 
 def cmd_book(args: argparse.Namespace) -> int:
     """Run the chapters at book settings, write results.md, build the HTML book."""
-    from kit.core.book import assemble, build_html, entries_for, run_chapters
+    from kit.core.book import assemble, build_html, entries_for, run_chapters, write_findings
     from kit.core.runner import RunSpec, resolve, run_all, validate
 
     selected = (chapters.written() if args.chapters is None
@@ -124,6 +124,7 @@ def cmd_book(args: argparse.Namespace) -> int:
         return EXIT_FAILED
     book_dir = Path(args.book_dir)
     assemble(entries, book_dir)
+    write_findings(book_dir, run_reproducers=not args.skip_findings)
     try:
         index = build_html(book_dir)
     except RuntimeError as err:
@@ -185,6 +186,8 @@ def parser() -> argparse.ArgumentParser:
     book.add_argument("--smoke", action="store_true", help="smoke defaults, not book settings")
     book.add_argument("--workers", type=int, default=1, help="chapters run at once")
     book.add_argument("--no-progress", action="store_true", help="no progress bar")
+    book.add_argument("--skip-findings", action="store_true",
+                      help="do not run the MindSpore reproducers for the appendix's status")
     clean = sub.add_parser("clean", help="strip a notebook for committing (keeps checked cells)")
     clean.add_argument("target", help="chapter id (01..10) or path to a notebook")
     clean.add_argument("executed", nargs="?", help="an executed run at default parameters")

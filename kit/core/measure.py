@@ -119,7 +119,8 @@ def peak_rss(fn: Callable[..., Any], *args: Any, timeout: float = 600.0) -> Peak
     """Run ``fn(*args)`` in a fresh (spawned) process and return its RSS growth.
 
     ``fn`` must be a module-level function (it is pickled). MindSpore's own memory statistics
-    read 0 on CPU, so RSS high-water marks are the honest measure here (Linux only).
+    read 0 on CPU (finding:memory-stats-zero), so RSS high-water marks are the honest measure
+    here (Linux only).
     """
     ctx = mp.get_context("spawn")
     parent, child = ctx.Pipe(duplex=False)

@@ -1,8 +1,8 @@
 """Chapter 08's real execution: MindSpore data parallelism over 2 local processes via msrun.
 
-MindSpore's semi-auto/auto parallel modes and its dry-run simulation are refused on CPU, but
-``DATA_PARALLEL`` with ``init()`` under ``msrun`` works, so the cost model's prediction for
-data parallelism can be checked against a measured run on this machine.
+MindSpore's semi-auto/auto parallel modes and its dry-run simulation are refused on CPU
+(finding:auto-parallel-cpu), but ``DATA_PARALLEL`` with ``init()`` under ``msrun`` works, so the
+cost model's prediction for data parallelism can be checked against a measured run here.
 """
 
 from __future__ import annotations

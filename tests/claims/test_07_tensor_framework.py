@@ -1,0 +1,34 @@
+"""Chapter 07's claims, asserted on a smoke run (thresholds from issue #13 where built)."""
+
+import pytest
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def metrics(smoke):
+    return smoke("07")["metrics"]
+
+
+def test_graph_mode_pays_most_where_dispatch_dominates(metrics):
+    assert metrics["graph_vs_pynative_speedup_small"] >= 10
+    assert metrics["graph_vs_pynative_speedup_large"] > 1
+    assert metrics["graph_vs_pynative_speedup_small"] > metrics["graph_vs_pynative_speedup_large"]
+
+
+def test_ir_passes_reduce_ops_and_preserve_results(metrics):
+    assert metrics["kit_ir_ops_after"] < metrics["kit_ir_ops_before"]
+    assert metrics["kit_ir_kernels_after_fusion"] < metrics["kit_ir_ops_after"]
+    assert metrics["kit_ir_max_abs_diff"] < 1e-5
+
+
+def test_bucketing_bounds_compilations(metrics):
+    assert metrics["bucketing_recompiles"] <= 4
+    assert metrics["padding_waste"] <= 0.10
+    assert metrics["measured_compilations_bucketed"] < metrics["measured_compilations_unbucketed"]
+
+
+def test_higher_order_derivatives_are_accurate_and_cheap(metrics):
+    assert metrics["hvp_rel_error"] <= 1e-4
+    assert metrics["hvp_cost_ratio"] <= 4
+    assert metrics["loop_derivative_max_rel_error"] <= 1e-3

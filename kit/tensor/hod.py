@@ -113,9 +113,13 @@ def _loop64(x: float, steps: int) -> float:
     return x
 
 
-def _fd_derivative(x: float, steps: int, k: int, h: float = 1e-2) -> float:
-    """k-th derivative by a central finite-difference stencil in float64."""
+def _fd_derivative(x: float, steps: int, k: int, h: float = 2e-2) -> float:
+    """k-th derivative by a central finite-difference stencil in float64, with one Richardson
+    extrapolation step (error O(h^4) instead of O(h^2))."""
     from math import comb
 
-    return sum((-1) ** j * comb(k, j) * _loop64(x + (k / 2 - j) * h, steps)
-               for j in range(k + 1)) / h ** k
+    def central(step: float) -> float:
+        return sum((-1) ** j * comb(k, j) * _loop64(x + (k / 2 - j) * step, steps)
+                   for j in range(k + 1)) / step ** k
+
+    return (4 * central(h / 2) - central(h)) / 3

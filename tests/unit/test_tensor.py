@@ -100,7 +100,7 @@ def test_hvp_matches_finite_differences_and_the_full_hessian():
 
 def test_nested_derivatives_through_a_while_loop():
     out = hod.nested_loop_derivatives(0.3, steps=2, order=3)
-    assert out["max_rel_error"] < 1e-3 and len(out["autodiff"]) == 3
+    assert out["max_rel_error"] < 1e-4 and len(out["autodiff"]) == 3
 
 
 def test_mindspore_ir_op_table():

@@ -291,6 +291,25 @@ FINDINGS: tuple[Finding, ...] = (
             gap(first_line(err))
         """),
     Finding(
+        "jit-needs-source-file", "ms.jit cannot compile code typed at a prompt or run with -c",
+        ("07", "08"),
+        expected="A function defined in `python -c` (or a plain REPL) compiles under ms.jit.",
+        actual="OSError: Mindspore can not compile temporary source code in terminal. Please "
+               "write source code to a python file and run the file. (Notebooks work: IPython "
+               "keeps cell sources where inspect finds them.)",
+        workaround="Reproducers and child processes are written to files before they run "
+                   "(kit.findings.run, kit.parallel.dp_worker).",
+        code="""
+        import subprocess
+        snippet = ("import mindspore as ms, numpy as np\\n"
+                   "def double(x):\\n    return x * 2\\n"
+                   "print(ms.jit(double)(ms.Tensor(np.ones(2, np.float32))))")
+        out = subprocess.run([sys.executable, "-c", snippet], capture_output=True, text=True)
+        if out.returncode != 0:
+            lines = [ln for ln in out.stderr.splitlines() if ln.startswith("OSError")]
+            gap(lines[-1] if lines else out.stderr.strip().splitlines()[-1])
+        """),
+    Finding(
         "jit-captured-tensor-constant", "jit treats captured tensors as constants", ("04", "07"),
         expected="Differentiating at a tensor captured from the enclosing scope inside ms.jit "
                  "gives the same gradient as passing it in (2x for sum(x*x)).",

@@ -163,7 +163,8 @@ def parser() -> argparse.ArgumentParser:
                        help="a parameter, typed as papermill does (int, float, True, None, str)")
         p.add_argument("-f", "--file", action="append", help="a YAML file of parameters")
         p.add_argument("--timeout", type=float, default=None,
-                       help="seconds a cell may run before the run fails (default 1800)")
+                       help="seconds a cell may run before the run is retried once, then fails "
+                            "(default 600)")
 
     common(sub.add_parser("list", help="chapters, titles and status"))
     run = sub.add_parser("run", help="run one chapter with parameters")

@@ -14,6 +14,7 @@ import hashlib
 import importlib
 import itertools
 import json
+import multiprocessing as mp
 import os
 import re
 import shutil
@@ -33,8 +34,11 @@ from kit.core import chapters
 from kit.core.results import RESULTS_NAME, atomic_write_text, is_complete, read_results
 
 RUNNER_PARAMS = ("results_path",)  # set by the runner, never by the user
-# A cell that runs longer is stopped and the run fails, rather than hanging a sweep forever.
-DEFAULT_CELL_TIMEOUT = 1800.0
+# A cell that runs longer is stopped, rather than hanging a sweep forever: chapters' longest
+# cells take about a minute at book settings. Rarely (about 1 run in 50 here) nbclient waits
+# forever for an execute_reply the kernel never delivers, always in a widget cell (nbclient
+# #312); such a run times out and is retried once.
+DEFAULT_CELL_TIMEOUT = 600.0
 STAGING_PREFIX = ".staging-"
 
 
@@ -173,10 +177,14 @@ class RunOutcome:
     metrics: dict[str, Any] = field(default_factory=dict)
 
 
-def _is_startup_error(err: BaseException) -> bool:
-    """Kernel launch races (zmq 'Address already in use', no kernel_info reply), not cell errors."""
+def _is_retryable(err: BaseException) -> bool:
+    """Kernel launch races (zmq 'Address already in use', no kernel_info reply) and cell
+    timeouts (a lost execute_reply); not errors raised by the notebook's own code."""
+    from nbclient.exceptions import CellTimeoutError
     from papermill.exceptions import PapermillExecutionError
 
+    if isinstance(err, CellTimeoutError):
+        return True
     if isinstance(err, PapermillExecutionError):
         return False
     text = f"{type(err).__name__}: {err}".lower()
@@ -216,7 +224,7 @@ def _execute_once(spec: RunSpec, staging: Path, timeout: float | None) -> None:
 
 
 def execute(spec: RunSpec, timeout: float | None = None, retries: int = 1) -> RunOutcome:
-    """Run one spec unless it is already complete; retry kernel start-up failures once."""
+    """Run one spec unless it is already complete; retry start-up failures and timeouts once."""
     if is_complete(spec.run_dir):
         metrics = read_results(spec.run_dir / RESULTS_NAME)["metrics"]
         return RunOutcome(spec, "skipped", metrics=metrics)
@@ -234,7 +242,7 @@ def execute(spec: RunSpec, timeout: float | None = None, retries: int = 1) -> Ru
                 _execute_once(spec, staging, timeout)
                 break
             except Exception as err:  # papermill raises many kinds; sort them below
-                if attempts <= retries and _is_startup_error(err):
+                if attempts <= retries and _is_retryable(err):
                     continue
                 error = f"{type(err).__name__}: {err}"
                 break
@@ -311,7 +319,8 @@ def _dispatch(todo: Sequence[RunSpec], workers: int, dask_address: str | None,
         for spec in todo:
             yield execute(spec, timeout)
         return
-    with ProcessPoolExecutor(max_workers=workers) as pool:
+    # spawn, not fork: a forked child inherits the parent's threads and zmq/asyncio state
+    with ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn")) as pool:
         futures = [pool.submit(execute, s, timeout) for s in todo]
         for future in as_completed(futures):
             yield future.result()

@@ -110,3 +110,11 @@ def test_stale_staging_of_dead_processes_is_cleaned(tmp_path):
     live.mkdir()
     assert runner.clean_stale_staging(tmp_path) == [dead]
     assert live.exists() and not dead.exists()
+
+
+def test_a_cell_timeout_is_retried_once_then_fails(squares_notebook, tmp_path):
+    spec = runner.RunSpec(runner.resolve(str(squares_notebook)), {"sleep": 4.0}, tmp_path)
+    outcome = runner.execute(spec, timeout=2)
+    assert outcome.status == "failed" and outcome.attempts == 2
+    assert "CellTimeoutError" in outcome.error
+    assert not spec.run_dir.exists()

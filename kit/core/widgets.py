@@ -5,6 +5,11 @@ the controls' current values whenever one changes. Every control carries the CSS
 ``kit-control`` and ``kit-control-<name>``, the output ``kit-output``, so browser tests and users'
 style sheets find them. Under papermill/nbval (no front end) the panel still builds and renders
 once, which is what the tests check.
+
+The output area is an ``HTML`` widget holding the rendered result, not an ``Output`` widget:
+nbclient mimics Output widgets by sending comm messages on the shell channel while it waits
+there for the cell's reply, which now and then loses that reply and hangs the run forever
+(nbclient #312). An HTML value also renders in the static book without a kernel.
 """
 
 from __future__ import annotations
@@ -13,7 +18,6 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import ipywidgets as widgets
-from IPython.display import display
 
 CONTROL_CLASS = "kit-control"
 OUTPUT_CLASS = "kit-output"
@@ -58,24 +62,34 @@ def _check_range(description: str, low: float, high: float, value: float) -> Non
         raise ValueError(f"slider {description!r}: value must be in [{low}, {high}], got {value}")
 
 
-def show(value: Any) -> None:
-    """Display what a render function returned: text, a figure (then closed) or any object."""
+def to_html(value: Any) -> str:
+    """HTML for what a render function returned: text, a figure (then closed), anything with
+    an HTML representation (a DataFrame), or its repr."""
+    import html
+
     if value is None:
-        return
+        return ""
     if isinstance(value, str):
-        print(value)
-        return
+        return f"<pre>{html.escape(value)}</pre>"
     if hasattr(value, "savefig"):  # a matplotlib figure
+        import base64
+        import io
+
         import matplotlib.pyplot as plt
 
-        display(value)
+        buffer = io.BytesIO()
+        value.savefig(buffer, format="png", bbox_inches="tight")
         plt.close(value)
-        return
-    display(value)
+        data = base64.b64encode(buffer.getvalue()).decode()
+        return f'<img src="data:image/png;base64,{data}"/>'
+    if hasattr(value, "_repr_html_"):
+        return value._repr_html_()
+    return f"<pre>{html.escape(repr(value))}</pre>"
 
 
 class Panel(widgets.VBox):
-    """Controls above an output area; ``render(**values)`` re-runs on every change."""
+    """Controls above an output area; ``render(**values)`` re-runs on every change and
+    returns what to show (text, a figure, a table); printing inside it shows nothing."""
 
     def __init__(self, controls: Mapping[str, widgets.ValueWidget],
                  render: Callable[..., Any], title: str | None = None) -> None:
@@ -83,7 +97,7 @@ class Panel(widgets.VBox):
             raise ValueError("panel needs at least one control")
         self.controls = dict(controls)
         self.render = render
-        self.output = widgets.Output()
+        self.output = widgets.HTML()
         self.output.add_class(OUTPUT_CLASS)
         self.renders = 0
         self.last: Any = None
@@ -104,10 +118,8 @@ class Panel(widgets.VBox):
 
     def refresh(self) -> Any:
         """Re-run ``render`` with the current values and show its result in the output area."""
-        self.output.clear_output(wait=True)
-        with self.output:
-            self.last = self.render(**self.values)
-            show(self.last)
+        self.last = self.render(**self.values)
+        self.output.value = to_html(self.last)
         self.renders += 1
         return self.last
 

@@ -17,9 +17,11 @@ def test_panel_renders_once_then_on_every_change():
     choice = widgets.dropdown("mode", ["a", "b"])
     panel = widgets.panel({"k": slider, "mode": choice}, render, title="demo")
     assert seen == [(3, "a")] and panel.last == "a:9"
+    assert panel.output.value == "<pre>a:9</pre>"
     slider.value = 4
     choice.value = "b"
     assert seen[-1] == (4, "b") and panel.last == "b:16" and panel.renders == 3
+    assert panel.output.value == "<pre>b:16</pre>"
     assert panel.values == {"k": 4, "mode": "b"}
 
 
@@ -41,6 +43,7 @@ def test_panel_shows_figures_and_closes_them():
     before = len(plt.get_fignums())
     panel = widgets.panel({"n": widgets.int_slider("n", 1, 5, 2)}, render)
     assert hasattr(panel.last, "savefig")
+    assert panel.output.value.startswith('<img src="data:image/png;base64,')
     assert len(plt.get_fignums()) == before
 
 
@@ -54,3 +57,12 @@ def test_panel_shows_figures_and_closes_them():
 def test_bad_widget_input_is_refused(build, message):
     with pytest.raises(ValueError, match=message):
         build()
+
+
+def test_to_html_escapes_text_and_renders_tables():
+    import pandas as pd
+
+    assert widgets.to_html("a<b") == "<pre>a&lt;b</pre>"
+    assert widgets.to_html(None) == ""
+    assert "<table" in widgets.to_html(pd.DataFrame({"x": [1]}))
+    assert widgets.to_html(3) == "<pre>3</pre>"

@@ -81,7 +81,8 @@ def inputs(name: str, shape: tuple[int, int], seed: int = 0) -> list[np.ndarray]
 
 
 def time_mode(name: str, shape: tuple[int, int], mode: str, repeats: int = 10) -> float:
-    """Median seconds per call of a block in one mode (compilation excluded)."""
+    """Best (minimum) seconds per call of a block in one mode, compilation excluded: on a
+    shared machine the minimum is the least noisy estimate of what a call costs."""
     from kit.core.measure import time_call
 
     if mode not in MODES:
@@ -91,7 +92,7 @@ def time_mode(name: str, shape: tuple[int, int], mode: str, repeats: int = 10) -
     args = inputs(name, shape)
     if mode == "numpy":
         fn = np_block(name)
-        return time_call(fn, *args, repeats=repeats, warmup=1).median
+        return time_call(fn, *args, repeats=repeats, warmup=1).best
     import mindspore as ms
 
     tensors = [ms.Tensor(a) for a in args]
@@ -100,7 +101,7 @@ def time_mode(name: str, shape: tuple[int, int], mode: str, repeats: int = 10) -
     def call() -> None:
         fn(*tensors).asnumpy()
 
-    return time_call(call, repeats=repeats, warmup=2).median
+    return time_call(call, repeats=repeats, warmup=2).best
 
 
 _CHILD = """

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import tempfile
 from collections.abc import Callable
 
 import numpy as np
@@ -117,8 +118,11 @@ print(json.dumps(time_mode(name, (rows, width), "jit", repeats)))
 
 
 def _time_in_child(name: str, shape: tuple[int, int], repeats: int) -> float:
-    out = subprocess.run([sys.executable, "-c", _CHILD, name, str(shape[0]), str(shape[1]),
-                          str(repeats)], capture_output=True, text=True, timeout=600)
+    # graph-kernel compilation writes akg_kernel_meta/ and logs into the working directory
+    with tempfile.TemporaryDirectory(prefix="kit-graph-kernel-") as scratch:
+        out = subprocess.run([sys.executable, "-c", _CHILD, name, str(shape[0]), str(shape[1]),
+                              str(repeats)], capture_output=True, text=True, timeout=600,
+                             cwd=scratch)
     if out.returncode != 0:
         raise RuntimeError(f"graph-kernel timing failed: {out.stderr.strip()[-800:]}")
     return float(json.loads(out.stdout.strip().splitlines()[-1]))

@@ -40,7 +40,7 @@ def mindspore_ir_ops(name: str, shape: tuple[int, int] = (8, 16)) -> Counter:
     """Op counts of MindSpore's final frontend graph for a block under ``ms.jit``."""
     with tempfile.TemporaryDirectory(prefix="kit-msir-") as folder:
         out = subprocess.run([sys.executable, "-c", _CHILD, name, str(shape[0]), str(shape[1]),
-                              folder], capture_output=True, text=True, timeout=300)
+                              folder], capture_output=True, text=True, timeout=300, cwd=folder)
         if out.returncode != 0:
             raise RuntimeError(f"IR dump failed: {out.stderr.strip()[-800:]}")
         dumps = sorted(Path(folder).rglob("*_execute_*.ir"))

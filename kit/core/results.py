@@ -180,7 +180,8 @@ def is_complete(run_dir: str | Path) -> bool:
     return True
 
 
-def _scalar(value: Any) -> bool:
+def is_scalar(value: Any) -> bool:
+    """A value that fits one table cell (sweep summaries, load_runs)."""
     return value is None or isinstance(value, (bool, int, float, str))
 
 
@@ -198,7 +199,7 @@ def load_runs(folder: str | Path) -> pd.DataFrame:
         data = read_results(path)
         row: dict[str, Any] = {"chapter": data["chapter"],
                                "run": str(path.parent.relative_to(folder))}
-        row.update({f"param.{k}": v for k, v in data["params"].items() if _scalar(v)})
-        row.update({f"metric.{k}": v for k, v in data["metrics"].items() if _scalar(v)})
+        row.update({f"param.{k}": v for k, v in data["params"].items() if is_scalar(v)})
+        row.update({f"metric.{k}": v for k, v in data["metrics"].items() if is_scalar(v)})
         rows.append(row)
     return pd.DataFrame(rows, columns=None if rows else ["chapter", "run"])

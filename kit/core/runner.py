@@ -31,7 +31,13 @@ import nbformat
 import pandas as pd
 
 from kit.core import chapters
-from kit.core.results import RESULTS_NAME, atomic_write_text, is_complete, read_results
+from kit.core.results import (
+    RESULTS_NAME,
+    atomic_write_text,
+    is_complete,
+    is_scalar,
+    read_results,
+)
 
 RUNNER_PARAMS = ("results_path",)  # set by the runner, never by the user
 # A cell that runs longer is stopped, rather than hanging a sweep forever: chapters' longest
@@ -292,7 +298,8 @@ def run_all(specs: Sequence[RunSpec], workers: int = 1, dask_address: str | None
         clean_stale_staging(folder)
     todo = [s for s in specs if not is_complete(s.run_dir)]
     outcomes: dict[str, RunOutcome] = {
-        s.id: execute(s) for s in specs if s not in todo}  # skipped: read their metrics
+        s.id: RunOutcome(s, "skipped", metrics=read_results(s.run_dir / RESULTS_NAME)["metrics"])
+        for s in specs if s not in todo}
     desc = specs[0].target.name if specs else "runs"
     with _progress(len(specs), desc, progress) as bar:
         bar.update(len(outcomes))
@@ -332,8 +339,7 @@ def summary(outcomes: Sequence[RunOutcome]) -> pd.DataFrame:
     for o in outcomes:
         row: dict[str, Any] = dict(o.spec.params)
         row.update(status=o.status, seconds=round(o.seconds, 1))
-        row.update({k: v for k, v in o.metrics.items()
-                    if v is None or isinstance(v, (bool, int, float, str))})
+        row.update({k: v for k, v in o.metrics.items() if is_scalar(v)})
         row["run"] = str(o.spec.run_dir)
         if o.error:
             row["error"] = o.error.splitlines()[0][:200]

@@ -85,13 +85,24 @@ def zero_state_bytes(params: float, stage: int, dp: int, state_bytes: float = 16
     raise ValueError(f"ZeRO stage must be one of 0, 1, 2, 3, got {stage}")
 
 
+def split(tp: int, sharded: bool) -> int:
+    """How many ways a layer's work and weights divide: ``tp`` when sharded, else 1."""
+    return tp if (sharded and tp > 1) else 1
+
+
+def layer_compute_seconds(layer: Layer, cluster: Cluster, micro: int, tp: int, sharded: bool,
+                          recompute: bool) -> float:
+    """Arithmetic only: forward + backward (+ recomputed forward) of one micro-batch."""
+    passes = 4 if recompute else 3
+    return passes * layer.flops * micro / split(tp, sharded) / cluster.flops
+
+
 def layer_seconds(layer: Layer, cluster: Cluster, micro: int, tp: int, sharded: bool,
                   recompute: bool) -> float:
-    """Forward + backward (+ recomputed forward) time of one layer for one micro-batch."""
-    passes = 4 if recompute else 3
-    split = tp if (sharded and tp > 1) else 1
-    seconds = passes * layer.flops * micro / split / cluster.flops
-    if split > 1:
+    """Forward + backward (+ recomputed forward) time of one layer for one micro-batch,
+    including its tensor-parallel all-reduces."""
+    seconds = layer_compute_seconds(layer, cluster, micro, tp, sharded, recompute)
+    if split(tp, sharded) > 1:
         reduces = layer.tp_allreduces * (3 if recompute else 2)
         seconds += reduces * group_cost(cluster, "all_reduce", layer.tp_bytes * micro, tp, 1)
     return seconds
@@ -99,8 +110,7 @@ def layer_seconds(layer: Layer, cluster: Cluster, micro: int, tp: int, sharded: 
 
 def layer_activation_bytes(layer: Layer, micro: int, tp: int, sharded: bool) -> float:
     """Activation bytes one micro-batch leaves stored in a layer (no recomputation)."""
-    split = tp if (sharded and tp > 1) else 1
-    return micro * (layer.act_fixed + layer.act_sharded / split)
+    return micro * (layer.act_fixed + layer.act_sharded / split(tp, sharded))
 
 
 @dataclass(frozen=True)
@@ -128,16 +138,14 @@ def estimate(model: Model, cluster: Cluster, s: Strategy, batch: int) -> Estimat
         flags = s.sharded[bounds[i]:bounds[i + 1]]
         tau = sum(layer_seconds(layer, cluster, micro, s.tp, f, s.recompute)
                   for layer, f in zip(layers, flags, strict=True))
-        compute += sum((4 if s.recompute else 3) * layer.flops * micro
-                       / (s.tp if f and s.tp > 1 else 1) / cluster.flops
+        compute += sum(layer_compute_seconds(layer, cluster, micro, s.tp, f, s.recompute)
                        for layer, f in zip(layers, flags, strict=True))
         if s.pp > 1:
             edge = max(layers[-1].boundary_bytes, model.layers[bounds[i] - 1].boundary_bytes
                        if i else 0.0)
             tau += 2 * group_cost(cluster, "p2p", edge * micro, 2, s.tp * s.dp)
         stage_times.append(tau)
-        local = sum(layer.params / (s.tp if f and s.tp > 1 else 1)
-                    for layer, f in zip(layers, flags, strict=True))
+        local = sum(layer.params / split(s.tp, f) for layer, f in zip(layers, flags, strict=True))
         grads = FP16 * local
         if s.zero <= 2:
             dp_times.append(group_cost(cluster, "all_reduce", grads, s.dp, s.tp))

@@ -197,22 +197,25 @@ def model_search(problem: Problem, candidates: list[Schedule], budget: int,
     return _run("cost_model", problem, pick, budget, max_seconds)
 
 
-def held_out_spearman(problem: Problem, candidates: list[Schedule], train: Search,
+def held_out_spearman(problem: Problem, candidates: list[Schedule], train: list[Search],
                       n_held_out: int = 40, seed: int = 1) -> tuple[float, int]:
-    """Section "Auto-tuning": the cost model's Spearman rank correlation on schedules it never
-    saw (drawn at random from the rest of the space and measured now)."""
+    """Section "Auto-tuning": the Spearman rank correlation, on schedules no search measured
+    (drawn at random from the rest of the space and measured now), of a cost model fitted to
+    every trial the searches ran (a tuner's measurement database, as in TVM)."""
     from scipy.stats import spearmanr
 
-    seen = set(train.schedules)
-    rest = [s for s in candidates if s not in seen]
+    measured: dict[Schedule, float] = {}
+    for search in train:
+        measured.update(zip(search.schedules, search.seconds, strict=True))
+    rest = [s for s in candidates if s not in measured]
     if len(rest) < 3:
         raise ValueError("the space has fewer than 3 unmeasured schedules to hold out")
     rng = np.random.default_rng(seed)
     held = [rest[i] for i in rng.choice(len(rest), min(n_held_out, len(rest)), False)]
-    measured = [problem.seconds(s) for s in held]
-    model = fit_cost_model(train.schedules, train.seconds, problem.shape)
+    truth = [problem.seconds(s) for s in held]
+    model = fit_cost_model(list(measured), list(measured.values()), problem.shape)
     predicted = model.predict(np.array([features(s, *problem.shape) for s in held]))
-    return float(spearmanr(predicted, measured).statistic), len(held)
+    return float(spearmanr(predicted, truth).statistic), len(held)
 
 
 def fusion_choice(m: int, n: int, k: int, tuned: Schedule, budget: int, max_seconds: float,

@@ -129,7 +129,7 @@ def autotune_experiment(size: int, trials: int, seconds: float, seed: int) -> di
     searches = {"random": autotune.random_search(problem, candidates, trials, seconds, seed),
                 "grid": autotune.grid_search(problem, candidates, trials, seconds),
                 "cost_model": autotune.model_search(problem, candidates, trials, seconds, seed)}
-    spearman, held = autotune.held_out_spearman(problem, candidates, searches["cost_model"],
+    spearman, held = autotune.held_out_spearman(problem, candidates, list(searches.values()),
                                                 seed=seed + 1)
     table = pd.DataFrame([{"search": name, "trials": len(s.schedules), "seconds": s.wall,
                            "best ms": s.best[1] * 1e3, "speed-up vs naive": t_default / s.best[1],

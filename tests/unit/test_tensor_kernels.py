@@ -132,7 +132,7 @@ def test_searches_spend_exactly_their_budget_and_find_fast_schedules():
         assert len(search.schedules) == (20 if search is model else 12)
         assert (np.diff(search.best_so_far()) <= 0).all()
     assert model.best[1] < naive
-    rho, held = autotune.held_out_spearman(problem, candidates, model, n_held_out=10)
+    rho, held = autotune.held_out_spearman(problem, candidates, [grid, model], n_held_out=10)
     assert held == 10 and -1 <= rho <= 1
     with pytest.raises(ValueError, match="budget must be in"):
         autotune.random_search(problem, candidates, 0)

@@ -385,6 +385,23 @@ FINDINGS: tuple[Finding, ...] = (
             gap(first_line(err))
         """),
     Finding(
+        "container-renames-parameters", "Cells wrapped in separate containers get equal "
+        "parameter names", ("02",),
+        expected="Two Dense layers put into two SequentialCells (segments of one network) keep "
+                 "distinct parameter names, so one optimizer can train both.",
+        actual="Both become '0.weight'/'0.bias'; nn.Momentum refuses: \"its name '0.weight' "
+               "already exists\".",
+        workaround="Chapter 02 renames each block with update_parameters_name after wrapping.",
+        impact="Segment-wise executors and pipeline stages need manual renaming.",
+        code="""
+        a, b = nn.Dense(4, 4), nn.Dense(4, 4)
+        s1, s2 = nn.SequentialCell([a]), nn.SequentialCell([b])
+        try:
+            nn.Momentum(a.trainable_params() + b.trainable_params(), 0.1, 0.9)
+        except ValueError as err:
+            gap(first_line(err))
+        """),
+    Finding(
         "bernoulli-ignores-seed", "ops.bernoulli ignores ms.set_seed", ("05", "09"),
         expected="Two ops.bernoulli draws after the same ms.set_seed are equal.",
         actual="They differ (and with an explicit seed= every call returns the same mask).",

@@ -402,6 +402,28 @@ FINDINGS: tuple[Finding, ...] = (
             gap(first_line(err))
         """),
     Finding(
+        "grad-tuple-argument", "grad w.r.t. a tuple-of-Tensors argument returns an empty tuple",
+        ("05",),
+        expected="ms.grad(f, grad_position=0) where argument 0 is a tuple (w, b) returns the "
+                 "gradients of w and b, or raises.",
+        actual="It silently returns an empty tuple, in PyNative, under ms.jit and through "
+               "ms.vmap (per-example gradients).",
+        workaround="Chapter 05 passes each weight as its own argument with grad_position=(0, "
+                   "..., 5) (kit.trust.privacy).",
+        impact="Functional per-example gradients (DP-SGD) silently get no gradient at all.",
+        code="""
+        def loss(params, x):
+            w, b = params
+            return ((ops.matmul(x, w) + b) ** 2).sum()
+        w = Tensor(np.ones((3, 2), np.float32)); b = Tensor(np.zeros(2, np.float32))
+        x = Tensor(np.ones((4, 3), np.float32))
+        g = ms.grad(loss, grad_position=0)((w, b), x)
+        per_example = ms.vmap(ms.grad(loss, grad_position=0), in_axes=(None, 0))((w, b), x)
+        sizes = [len(v) if isinstance(v, tuple) else "tensor" for v in (g, per_example)]
+        if sizes != [2, 2]:
+            gap(f"grad / vmap(grad) w.r.t. a tuple argument: tuples of lengths {sizes}")
+        """),
+    Finding(
         "bernoulli-ignores-seed", "ops.bernoulli ignores ms.set_seed", ("05", "09"),
         expected="Two ops.bernoulli draws after the same ms.set_seed are equal.",
         actual="They differ (and with an explicit seed= every call returns the same mask).",

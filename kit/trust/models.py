@@ -1,0 +1,208 @@
+"""Section "Method": small MindSpore MLPs and their training objectives (chapter 05).
+
+One training loop serves every model on the trust card; the objective decides what is learned:
+``standard`` cross-entropy, ``noise`` (Gaussian augmentation for randomized smoothing),
+``fgsm_rs`` (Wong et al. 2020), ``pgd`` (Madry et al. 2018) and ``ibp`` (Gowal et al. 2018,
+interval bounds written in MindSpore ops so that autodiff flows through them).
+Training runs in GRAPH_MODE (``kit.setup(mode="graph")``); weights come back as numpy for the
+exact verifiers in :mod:`kit.trust.verify`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import mindspore as ms
+import numpy as np
+from mindspore import nn, ops
+
+OBJECTIVES = ("standard", "noise", "fgsm_rs", "pgd", "ibp")
+
+
+class MLP(nn.Cell):
+    """Dense-ReLU network ``sizes[0] -> ... -> sizes[-1]`` (logits); section "Method"."""
+
+    def __init__(self, sizes: tuple[int, ...]) -> None:
+        super().__init__()
+        if len(sizes) < 2 or any(int(s) < 1 for s in sizes):
+            raise ValueError(f"sizes must list >= 2 positive layer widths, got {sizes!r}")
+        self.sizes = tuple(int(s) for s in sizes)
+        pairs = zip(sizes[:-1], sizes[1:], strict=True)
+        self.layers = nn.CellList([nn.Dense(a, b) for a, b in pairs])
+        self.depth = len(self.layers)
+
+    def construct(self, x: ms.Tensor) -> ms.Tensor:
+        for i in range(self.depth):
+            x = self.layers[i](x)
+            if i < self.depth - 1:
+                x = ops.relu(x)
+        return x
+
+    def features(self, x: ms.Tensor, layer: int = -1) -> ms.Tensor:
+        """Activations after hidden layer ``layer`` (0 = first, -1 = penultimate); the backdoor
+        detectors use them."""
+        last = self.depth - 2 if layer < 0 else layer
+        for i in range(last + 1):
+            x = ops.relu(self.layers[i](x))
+        return x
+
+
+def weights(net: MLP) -> list[tuple[np.ndarray, np.ndarray]]:
+    """``[(W, b), ...]`` as float64 numpy with ``W`` of shape (out, in), for exact verification."""
+    return [(layer.weight.asnumpy().astype(np.float64), layer.bias.asnumpy().astype(np.float64))
+            for layer in net.layers]
+
+
+def forward_np(params: list[tuple[np.ndarray, np.ndarray]], x: np.ndarray) -> np.ndarray:
+    """Logits of the MLP given by ``weights(net)`` in float64 numpy."""
+    h = np.asarray(x, np.float64)
+    for i, (w, b) in enumerate(params):
+        h = h @ w.T + b
+        if i < len(params) - 1:
+            h = np.maximum(h, 0.0)
+    return h
+
+
+def _ce(logits: ms.Tensor, y: ms.Tensor) -> ms.Tensor:
+    return ops.cross_entropy(logits, y)
+
+
+def ibp_worst_logits(net: MLP, x: ms.Tensor, y: ms.Tensor, eps: ms.Tensor) -> ms.Tensor:
+    """Gowal et al.'s worst-case logits ``-lower(z_y - z_j)`` from interval bounds, in MindSpore
+    ops (differentiable). The last layer is elided into the margin specification."""
+    lo = ops.clamp(x - eps, 0.0, 1.0)
+    hi = ops.clamp(x + eps, 0.0, 1.0)
+    mid, rad = (hi + lo) / 2, (hi - lo) / 2
+    for i in range(net.depth - 1):
+        w, b = net.layers[i].weight, net.layers[i].bias
+        mid, rad = ops.matmul(mid, w.T) + b, ops.matmul(rad, ops.abs(w).T)
+        lo, hi = ops.relu(mid - rad), ops.relu(mid + rad)
+        mid, rad = (hi + lo) / 2, (hi - lo) / 2
+    w, b = net.layers[net.depth - 1].weight, net.layers[net.depth - 1].bias
+    wd = ops.gather(w, y, 0)[:, None, :] - w[None, :, :]          # (B, K, n): w_y - w_j
+    bd = ops.gather(b, y, 0)[:, None] - b[None, :]
+    center = (wd * mid[:, None, :]).sum(-1) + bd
+    radius = (ops.abs(wd) * rad[:, None, :]).sum(-1)
+    return -(center - radius)
+
+
+class Objective(nn.Cell):
+    """The training loss of one objective; ``eps`` and ``kappa`` are inputs so that a schedule
+    does not recompile the graph."""
+
+    def __init__(self, net: MLP, kind: str, sigma: float = 0.25, pgd_steps: int = 7) -> None:
+        super().__init__()
+        if kind not in OBJECTIVES:
+            raise ValueError(f"kind must be one of {', '.join(OBJECTIVES)}, got {kind!r}")
+        self.net = net
+        self.kind = kind
+        self.sigma = float(sigma)
+        self.pgd_steps = int(pgd_steps)
+        self.input_grad = ms.grad(self.clean_loss, grad_position=0)
+
+    def clean_loss(self, x: ms.Tensor, y: ms.Tensor) -> ms.Tensor:
+        return _ce(self.net(x), y)
+
+    def construct(self, x: ms.Tensor, y: ms.Tensor, eps: ms.Tensor,
+                  kappa: ms.Tensor) -> ms.Tensor:
+        if self.kind == "noise":
+            return _ce(self.net(x + self.sigma * ops.standard_normal(x.shape)), y)
+        if self.kind == "fgsm_rs":
+            delta = (ops.rand(x.shape) * 2 - 1) * eps
+            xa = ops.clamp(x + delta, 0.0, 1.0)
+            g = self.input_grad(xa, y)
+            xa = ops.clamp(xa + 1.25 * eps * ops.sign(g), x - eps, x + eps)
+            xa = ops.stop_gradient(ops.clamp(xa, 0.0, 1.0))
+            return _ce(self.net(xa), y)
+        if self.kind == "pgd":
+            xa = ops.clamp(x + (ops.rand(x.shape) * 2 - 1) * eps, 0.0, 1.0)
+            for _ in range(self.pgd_steps):
+                g = self.input_grad(xa, y)
+                xa = ops.clamp(xa + 2.5 * eps / self.pgd_steps * ops.sign(g), x - eps, x + eps)
+                xa = ops.clamp(xa, 0.0, 1.0)
+            return _ce(self.net(ops.stop_gradient(xa)), y)
+        if self.kind == "ibp":
+            robust = _ce(ibp_worst_logits(self.net, x, y, eps), y)
+            return kappa * _ce(self.net(x), y) + (1 - kappa) * robust
+        return _ce(self.net(x), y)
+
+
+class TrainStep(nn.Cell):
+    """One Adam step on an :class:`Objective` (compiled once in GRAPH_MODE)."""
+
+    def __init__(self, objective: Objective, lr: float) -> None:
+        super().__init__()
+        self.objective = objective
+        self.weights = objective.net.trainable_params()
+        self.opt = nn.Adam(self.weights, learning_rate=lr)
+        self.grad = ms.value_and_grad(objective, None, self.weights)
+
+    def construct(self, x: ms.Tensor, y: ms.Tensor, eps: ms.Tensor,
+                  kappa: ms.Tensor) -> ms.Tensor:
+        loss, grads = self.grad(x, y, eps, kappa)
+        self.opt(grads)
+        return loss
+
+
+@dataclass
+class TrainConfig:
+    """How to train one model for the card (section "Experiments")."""
+
+    kind: str = "standard"
+    hidden: int = 64
+    epochs: int = 30
+    batch: int = 64
+    lr: float = 3e-3
+    eps: float = 0.1
+    sigma: float = 0.25
+    pgd_steps: int = 7
+    seed: int = 0
+    losses: list[float] = field(default_factory=list)
+
+
+def train(x: np.ndarray, y: np.ndarray, cfg: TrainConfig, n_classes: int = 10) -> MLP:
+    """Train a ``64-h-h-10`` MLP with ``cfg.kind``; IBP uses the ramp of Gowal et al. (eps from
+    0 to ``cfg.eps`` over the middle half of training, kappa from 1 to 0.5)."""
+    if cfg.eps < 0:
+        raise ValueError(f"eps must be >= 0, got {cfg.eps!r}")
+    if cfg.sigma <= 0:
+        raise ValueError(f"sigma must be > 0, got {cfg.sigma!r}")
+    ms.set_seed(cfg.seed)
+    rng = np.random.default_rng(cfg.seed)
+    net = MLP((x.shape[1], cfg.hidden, cfg.hidden, n_classes))
+    step = TrainStep(Objective(net, cfg.kind, cfg.sigma, cfg.pgd_steps), cfg.lr)
+    n = len(x)
+    per_epoch = max(1, n // cfg.batch)
+    total = cfg.epochs * per_epoch
+    it = 0
+    net.set_train(True)
+    for _ in range(cfg.epochs):
+        order = rng.permutation(n)
+        run = 0.0
+        for j in range(per_epoch):
+            idx = order[j * cfg.batch:(j + 1) * cfg.batch]
+            frac = it / max(1, total)
+            if cfg.kind == "ibp":
+                ramp = min(1.0, max(0.0, (frac - 0.25) / 0.5))
+                eps_now, kappa = cfg.eps * ramp, 1.0 - 0.5 * ramp
+            else:
+                eps_now, kappa = cfg.eps, 1.0
+            loss = step(ms.Tensor(x[idx]), ms.Tensor(y[idx]),
+                        ms.Tensor(np.float32(eps_now)), ms.Tensor(np.float32(kappa)))
+            run += float(loss.asnumpy())
+            it += 1
+        cfg.losses.append(run / per_epoch)
+    net.set_train(False)
+    return net
+
+
+def predict_logits(net: MLP, x: np.ndarray, batch: int = 8192) -> np.ndarray:
+    """Logits for a numpy batch (MindSpore forward in chunks)."""
+    out = [net(ms.Tensor(np.ascontiguousarray(x[i:i + batch], np.float32))).asnumpy()
+           for i in range(0, len(x), batch)]
+    return np.concatenate(out) if out else np.zeros((0, net.sizes[-1]), np.float32)
+
+
+def accuracy(net: MLP, x: np.ndarray, y: np.ndarray) -> float:
+    """Clean accuracy on ``(x, y)``."""
+    return float((predict_logits(net, x).argmax(1) == y).mean())

@@ -1,0 +1,257 @@
+"""kit.trust (chapter 05): bounds contain sampled outputs, Clopper-Pearson and the DP accountant
+against scipy and dp_accounting, per-example gradients, attacks increase the loss, the
+soundness test at small size, and clear errors for bad input."""
+
+import math
+
+import numpy as np
+import pytest
+from scipy import stats
+
+import kit
+from kit.trust import PARAMS, attacks, backdoor, chapter, fairness, privacy, smoothing, verify
+from kit.trust import models as M
+
+
+@pytest.fixture(scope="module")
+def data():
+    kit.setup(0, mode="graph")
+    return chapter.load(0)
+
+
+@pytest.fixture(scope="module")
+def ibp_net(data):
+    return M.train(data.x_train, data.y_train,
+                   M.TrainConfig(kind="ibp", hidden=32, epochs=6, eps=0.1, seed=0))
+
+
+def random_params(rng, sizes=(64, 20, 20, 10)):
+    return [(rng.normal(0, 1 / math.sqrt(a), (b, a)), rng.normal(0, 0.1, b))
+            for a, b in zip(sizes[:-1], sizes[1:], strict=True)]
+
+
+@pytest.mark.parametrize("method", ["ibp", "crown"])
+def test_bounds_contain_sampled_outputs(method):
+    rng = np.random.default_rng(1)
+    params = random_params(rng)
+    x = rng.uniform(0, 1, (5, 64))
+    y = rng.integers(0, 10, 5)
+    eps = 0.05
+    fn = verify.ibp_margins if method == "ibp" else verify.crown_margins
+    low = fn(params, x, y, eps)
+    lo, hi = verify.input_box(x, eps)
+    for _ in range(200):
+        z = M.forward_np(params, rng.uniform(lo, hi))
+        margins = z[np.arange(5), y][:, None] - z
+        assert (margins >= low - 1e-9).all()
+    corners = M.forward_np(params, np.where(rng.random(x.shape) < 0.5, lo, hi))
+    assert (corners[np.arange(5), y][:, None] - corners >= low - 1e-9).all()
+
+
+def test_hidden_layer_bounds_contain_samples_and_crown_is_tighter_on_average():
+    rng = np.random.default_rng(2)
+    params = random_params(rng)
+    x = rng.uniform(0, 1, (4, 64))
+    eps = 0.03
+    crown = verify.crown_layers(params, x, eps)
+    lo_x, hi_x = verify.input_box(x, eps)
+    ibp = verify.ibp_layers(params[:-1], lo_x, hi_x)
+    for _ in range(100):
+        h = rng.uniform(lo_x, hi_x)
+        for k, (w, b) in enumerate(params[:-1]):
+            z = h @ w.T + b
+            assert (z >= crown[k][0] - 1e-9).all() and (z <= crown[k][1] + 1e-9).all()
+            assert (z >= ibp[k][0] - 1e-9).all() and (z <= ibp[k][1] + 1e-9).all()
+            h = np.maximum(z, 0)
+    width = [(c[1] - c[0]).mean() for c in crown]
+    assert width[-1] < (ibp[-1][1] - ibp[-1][0]).mean()
+    y = rng.integers(0, 10, 4)
+    assert verify.crown_margins(params, x, y, eps).mean() > verify.ibp_margins(
+        params, x, y, eps).mean()
+
+
+def test_mindspore_ibp_matches_numpy_bounds(data, ibp_net):
+    import mindspore as ms
+
+    x, y = data.x_test[:16], data.y_test[:16]
+    worst = M.ibp_worst_logits(ibp_net, ms.Tensor(x), ms.Tensor(y),
+                               ms.Tensor(np.float32(0.1))).asnumpy()
+    np.testing.assert_allclose(-worst, verify.ibp_margins(M.weights(ibp_net), x, y, 0.1),
+                               atol=1e-4)
+
+
+def test_zero_eps_verifies_exactly_the_correct_points(data, ibp_net):
+    x, y = data.x_test[:50], data.y_test[:50]
+    acc, _ = verify.verified_accuracy(M.weights(ibp_net), x, y, 0.0, "crown")
+    assert acc == pytest.approx(M.accuracy(ibp_net, x, y), abs=0.021)
+
+
+@pytest.mark.parametrize(("k", "n", "alpha"), [(0, 10, 0.05), (7, 10, 0.05), (100, 100, 0.001),
+                                               (990, 1000, 0.001), (512, 1000, 0.01)])
+def test_clopper_pearson_matches_scipy(k, n, alpha):
+    ours = float(smoothing.clopper_pearson_lower(k, n, alpha))
+    ref = stats.binomtest(k, n).proportion_ci(confidence_level=1 - 2 * alpha, method="exact").low
+    assert ours == pytest.approx(ref, abs=1e-12)
+
+
+def test_certify_radius_of_a_constant_classifier(data):
+    import mindspore as ms
+
+    net = M.MLP((64, 4, 4, 10))
+    for layer in net.layers:
+        layer.weight.set_data(ms.Tensor(np.zeros(layer.weight.shape, np.float32)))
+    bias = np.zeros(10, np.float32)
+    bias[3] = 5.0
+    net.layers[2].bias.set_data(ms.Tensor(bias))
+    cert = smoothing.certify(net, data.x_test[:3], 0.5, 20, 100, 0.001)
+    assert (cert.label == 3).all()
+    np.testing.assert_allclose(cert.radius, 0.5 * stats.norm.ppf(0.001 ** (1 / 100)))
+    assert (smoothing.predict(net, data.x_test[:3], 0.5, 100, 0.001) == 3).all()
+
+
+def test_sample_counts_too_small_are_refused():
+    with pytest.raises(ValueError, match="n=10 cannot predict at alpha=0.001: abstains everywhere"):
+        smoothing.check_samples(10, 0.001, "predict")
+    with pytest.raises(ValueError, match="n=9 cannot certify at alpha=0.001"):
+        smoothing.check_samples(9, 0.001, "certify")
+    assert smoothing.check_samples(10, 0.001, "certify") == 10
+    assert smoothing.min_predict_samples(0.001) == 11
+    with pytest.raises(ValueError, match="n_smooth=8 cannot certify"):
+        chapter.check_params({"n_smooth": 8, "alpha": 0.001, "n_certify": 10})
+
+
+@pytest.mark.parametrize(("fn", "message"), [
+    (lambda: smoothing.check_sigma(0.0), "sigma must be a number > 0, got 0.0"),
+    (lambda: smoothing.check_alpha(1.0), r"alpha must be in \(0, 1\), got 1.0"),
+    (lambda: privacy.check_delta(0.0), r"delta must be in \(0, 1\), got 0.0"),
+    (lambda: attacks.check_eps(-0.1), "eps must be a number >= 0, got -0.1"),
+    (lambda: verify.input_box(np.zeros(3), -1.0), "eps must be >= 0, got -1.0"),
+    (lambda: backdoor.check_rate(0.7), r"poison_rate must be in \[0, 0.5\], got 0.7"),
+    (lambda: fairness.bootstrap(np.ones(4), np.ones(4), np.ones(4), "xx"), "metric must be"),
+    (lambda: privacy.noise_for_epsilon(-1.0, 0.1, 10, 1e-5), "epsilon must be > 0"),
+    (lambda: M.train(np.zeros((4, 64), np.float32), np.zeros(4, np.int32),
+                     M.TrainConfig(sigma=0.0)), "sigma must be > 0"),
+])
+def test_bad_input_raises_clear_errors(fn, message):
+    with pytest.raises(ValueError, match=message):
+        fn()
+
+
+@pytest.mark.parametrize(("name", "value", "message"), [
+    ("eps", -0.1, r"eps must be a number in \[0.0, 1.0\], got -0.1"),
+    ("sigmas", [0.25, 0.0], "sigmas must be"),
+    ("alpha", 1.5, "alpha must be"),
+    ("delta", 0.0, "delta must be"),
+])
+def test_params_spec_rejects_bad_values(name, value, message):
+    with pytest.raises(ValueError, match=message):
+        PARAMS.check_values({name: value})
+
+
+@pytest.mark.parametrize(("q", "sigma", "steps"), [(0.01, 1.1, 1000), (0.1, 2.0, 150),
+                                                   (0.2, 0.8, 50), (1.0, 5.0, 10)])
+def test_rdp_accountant_matches_dp_accounting(q, sigma, steps):
+    ours = privacy.dp_sgd_epsilon(q, sigma, steps, 1e-5)
+    ref = privacy.library_epsilon(q, sigma, steps, 1e-5)
+    assert ours == pytest.approx(ref, rel=1e-9)
+
+
+def test_noise_calibration_meets_the_target():
+    sigma = privacy.noise_for_epsilon(2.0, 0.1, 200, 1e-5)
+    assert privacy.dp_sgd_epsilon(0.1, sigma, 200, 1e-5) <= 2.0
+    assert privacy.dp_sgd_epsilon(0.1, sigma * 0.99, 200, 1e-5) > 2.0
+
+
+def test_per_example_gradients_match_single_example_grads_and_clip(data):
+    import mindspore as ms
+
+    net = M.MLP((64, 8, 8, 10))
+    params = [ms.Tensor(p.asnumpy()) for p in net.trainable_params()]
+    x, y = data.x_train[:6], data.y_train[:6]
+    grads = privacy.per_example_grads(*params, ms.Tensor(x), ms.Tensor(y))
+    single = ms.grad(privacy._loss_one, grad_position=(0, 1, 2, 3, 4, 5))
+    for i in (0, 5):
+        gi = single(*params, ms.Tensor(x[i]), ms.Tensor(y[i]))
+        for a, b in zip(grads, gi, strict=True):
+            np.testing.assert_allclose(a.asnumpy()[i], b.asnumpy(), atol=1e-6)
+    clip = 0.01
+    sums = privacy.clipped_sum(*params, ms.Tensor(x[:1]), ms.Tensor(y[:1]),
+                               ms.Tensor(np.ones(1, np.float32)), ms.Tensor(np.float32(clip)))
+    norm = math.sqrt(sum(float((s.asnumpy() ** 2).sum()) for s in sums))
+    assert norm == pytest.approx(clip, rel=1e-4)
+
+
+def test_attacks_increase_loss_and_stay_in_the_ball(data, ibp_net):
+    x, y = data.x_test[:64], data.y_test[:64]
+    base = privacy.example_losses(ibp_net, x, y).mean()
+    xf = attacks.fgsm(ibp_net, x, y, 0.1)
+    assert np.abs(xf - x).max() <= 0.1 + 1e-6
+    assert privacy.example_losses(ibp_net, xf, y).mean() > base
+    xp = attacks.pgd(ibp_net, x, y, 0.1, "linf", 10, 2)
+    assert np.abs(xp - x).max() <= 0.1 + 1e-6 and xp.min() >= 0 and xp.max() <= 1
+    assert privacy.example_losses(ibp_net, xp, y).mean() > privacy.example_losses(
+        ibp_net, xf, y).mean() * 0.9
+    x2 = attacks.pgd(ibp_net, x, y, 0.8, "l2", 10, 1)
+    assert np.linalg.norm(x2 - x, axis=1).max() <= 0.8 + 1e-5
+    assert privacy.example_losses(ibp_net, x2, y).mean() > base
+
+
+def test_soundness_no_pgd_counterexample_inside_certificates(data, ibp_net):
+    x, y = data.x_test[:60], data.y_test[:60]
+    nets = {"ibp": ibp_net}
+    rob = chapter.robustness(nets, x, y, 0.1, 10, 1, 0)
+    masks = rob.masks["ibp"]
+    assert masks["ibp"].sum() + masks["crown"].sum() > 0
+    violations, attacked = chapter.verification_soundness(nets, rob.masks, x, y, 0.1, 10, 1, 0)
+    assert violations == 0 and attacked > 0
+    run = chapter.SmoothingRun(0.25, ibp_net,
+                               smoothing.certify(ibp_net, x[:20], 0.25, 20, 200, 0.001), 0.0)
+    v, n = chapter.smoothing_soundness([run], x[:20], 200, 0.001, 5, 0)
+    assert v == 0 and n > 0
+
+
+def test_mia_auc_is_chance_for_identical_distributions(data, ibp_net):
+    x = data.x_test[:100]
+    y = data.y_test[:100]
+    assert privacy.mia_auc(ibp_net, (x, y), (x, y)) == pytest.approx(0.5)
+
+
+def test_backdoor_trigger_and_poisoning():
+    rng = np.random.default_rng(0)
+    x = rng.uniform(0, 0.5, (200, 64)).astype(np.float32)
+    y = rng.integers(0, 10, 200).astype(np.int32)
+    xp, yp, mask = backdoor.poison(x, y, 0.05, target=0)
+    assert mask.sum() == 10 and (yp[mask] == 0).all() and (y[mask] != 0).all()
+    assert (xp[mask].reshape(-1, 8, 8)[:, 5:, 5:] == 1).all()
+    np.testing.assert_array_equal(xp[~mask], x[~mask])
+    flags = np.zeros(200, bool)
+    flags[mask] = True
+    assert backdoor.score(flags, mask) == backdoor.Detection(1.0, 0.0, 10)
+
+
+def test_fairness_gaps_and_bootstrap():
+    pred = np.array([1, 1, 0, 0, 1, 0, 0, 0])
+    a = np.array([1, 1, 1, 1, 0, 0, 0, 0])
+    y = np.array([1, 0, 1, 0, 1, 0, 1, 0])
+    assert fairness.dp_gap(pred, a) == pytest.approx(0.25)
+    assert fairness.eo_gap(pred, y, a) == pytest.approx(0.5)
+    x, yy, aa = fairness.synthetic(2000)
+    assert yy[aa == 1].mean() < yy[aa == 0].mean()
+    ci = fairness.bootstrap((x[:, 0] > 0.5).astype(int), yy, aa, "dp", 200)
+    assert ci.low <= ci.high and 0 <= ci.low
+
+
+def test_smoothing_tradeoff_needs_a_strict_win_at_large_radius():
+    y = np.zeros(4, int)
+
+    def run(sigma, radius):
+        cert = smoothing.Certificate(np.zeros(4, int), np.array(radius, float), np.ones(4), sigma)
+        return chapter.SmoothingRun(sigma, None, cert, 0.0)
+
+    small = run(0.25, [0.4, 0.4, 0.4, 0.4])
+    assert chapter.smoothing_tradeoff([small, run(0.5, [0.8, 0.8, -1, -1])], y)["holds"]
+    assert not chapter.smoothing_tradeoff([small, run(0.5, [0.3, 0.3, -1, -1])], y)["holds"]
+    three = chapter.smoothing_tradeoff([run(1.0, [0.1, -1, -1, -1]), small,
+                                        run(0.5, [0.8, 0.8, -1, -1])], y)
+    assert three["holds"] and list(three["pairs"]) == ["0.25->0.5", "0.5->1.0"]
+    assert not three["pairs"]["0.5->1.0"]["holds"]

@@ -424,6 +424,33 @@ FINDINGS: tuple[Finding, ...] = (
             gap(f"grad / vmap(grad) w.r.t. a tuple argument: tuples of lengths {sizes}")
         """),
     Finding(
+        "cross-entropy-second-order", "Second derivatives through ops.cross_entropy fail",
+        ("01",),
+        expected="A Hessian-vector product (ms.grad of the gradient-vector product) of a "
+                 "cross-entropy loss compiles under ms.jit.",
+        actual='RuntimeError: Bprop "GatherDGradV2" encounter a problem: The pointer[value] '
+               'is null.',
+        workaround="Chapter 01 writes the loss with one-hot targets: logsumexp(z) - "
+                   "sum(z * onehot).",
+        impact="Hessian-based sensitivity (HAWQ, Hutchinson traces) of a classifier fails to "
+               "compile with the standard loss.",
+        code="""
+        def loss(w, x, y):
+            return ops.cross_entropy(ops.matmul(x, w), y)
+        grad = ms.grad(loss, grad_position=0)
+        def gv(w, v, x, y):
+            return (grad(w, x, y) * v).sum()
+        @ms.jit
+        def hvp(w, v, x, y):
+            return ms.grad(gv, grad_position=0)(w, v, x, y)
+        w = Tensor(np.ones((3, 2), np.float32)); v = Tensor(np.ones((3, 2), np.float32))
+        x = Tensor(np.ones((4, 3), np.float32)); y = Tensor(np.array([0, 1, 0, 1], np.int32))
+        try:
+            hvp(w, v, x, y).asnumpy()
+        except RuntimeError as err:
+            gap(first_line(err))
+        """),
+    Finding(
         "bernoulli-ignores-seed", "ops.bernoulli ignores ms.set_seed", ("05", "09"),
         expected="Two ops.bernoulli draws after the same ms.set_seed are equal.",
         actual="They differ (and with an explicit seed= every call returns the same mask).",

@@ -451,6 +451,126 @@ FINDINGS: tuple[Finding, ...] = (
             gap(first_line(err))
         """),
     Finding(
+        "ms-derivative-no-matmul", "ops.derivative cannot differentiate an MLP", ("04",),
+        expected="ops.derivative(f, x, order), MindSpore's forward Taylor-mode operator, "
+                 "differentiates a small network tanh(x @ w).",
+        actual="It has Taylor rules only for Add, Sub, Mul, Div, RealDiv, Exp, Log, Sin, Cos and "
+               "Tan: MatMul, Tanh and ReduceSum are refused.",
+        workaround="Chapter 04 propagates Taylor coefficients itself (kit.science.taylor) and "
+                   "benchmarks ops.derivative on a function it supports.",
+        impact="Taylor mode is unavailable for PINNs, the case that needs high orders.",
+        code="""
+        w = ms.Tensor(np.ones((1, 4), np.float32))
+        def net(x):
+            return ops.tanh(ops.matmul(x, w))
+        @ms.jit
+        def second(x):
+            return ops.derivative(net, x, 2)[1]
+        try:
+            second(ms.Tensor(np.ones((2, 1), np.float32)))
+        except (RuntimeError, TypeError, ValueError) as err:
+            gap(first_line(err))
+        """),
+    Finding(
+        "softplus-float64", "float64 ops.softplus is only float32-accurate on CPU", ("04",),
+        expected="ops.softplus on a float64 tensor agrees with log1p(exp(x)) to about 1e-15.",
+        actual="It differs by 4.5e-7 at x = 0.3 (float32 accuracy).",
+        workaround="Chapter 04 checks Taylor mode against nested grad with tanh, sin and "
+                   "sigmoid, not softplus.",
+        code="""
+        x = ms.Tensor(np.array([0.3]), ms.float64)
+        err = abs(float(ops.softplus(x).asnumpy()[0]) - float(np.log1p(np.exp(0.3))))
+        if err > 1e-12:
+            gap(f"float64 ops.softplus differs from log1p(exp(x)) by {err:.1e} at x = 0.3")
+        """),
+    Finding(
+        "einsum-cpu", "ops.einsum is not supported on CPU", ("04",),
+        expected="ops.einsum('bi,io->bo', a, b) runs on CPU as it does on GPU/Ascend.",
+        actual="Unsupported op [Einsum] on CPU.",
+        workaround="Chapter 04's FNO spectral layer uses batched matmuls.",
+        code="""
+        a = ms.Tensor(np.ones((2, 3), np.float32)); b = ms.Tensor(np.ones((3, 4), np.float32))
+        try:
+            ops.einsum("bi,io->bo", a, b).asnumpy()
+        except (RuntimeError, TypeError, ValueError) as err:
+            gap("Unsupported op [Einsum] on CPU" if "Einsum" in str(err) else first_line(err))
+        """),
+    Finding(
+        "jit-nested-grad-closure", "Nesting ms.grad closures in a loop inside ms.jit fails",
+        ("04",),
+        expected="Building the k-th derivative by wrapping ms.grad k times inside a jitted "
+                 "function compiles.",
+        actual="RuntimeError: BUG: no manager for this func graph.",
+        workaround="Chapter 04 builds the nesting outside jit and jits the result "
+                   "(kit.science.pinn).",
+        code="""
+        def f(x):
+            return ops.sin(x).sum()
+        def lift(g):
+            gg = ms.grad(g)
+            def h(x):
+                return gg(x).sum()
+            return h
+        @ms.jit
+        def third(x):
+            g = f
+            for _ in range(2):
+                g = lift(g)
+            return ms.grad(g)(x)
+        try:
+            third(ms.Tensor(np.ones(3, np.float32)))
+        except (RuntimeError, TypeError, ValueError) as err:
+            gap(first_line(err))
+        """),
+    Finding(
+        "logsoftmax-second-order", "ops.log_softmax cannot be differentiated twice", ("09",),
+        expected="A Hessian-vector product (grad of grad . v) of a cross-entropy loss built on "
+                 "ops.log_softmax (or nn.CrossEntropyLoss) works, as for any smooth loss.",
+        actual="RuntimeError: Illegal primitive LogSoftmaxGrad's bprop not defined, in "
+               "PyNative and in GRAPH_MODE/jit.",
+        workaround="Chapter 09 writes log-softmax by hand (logits - max - log(sum(exp))), which "
+                   "differentiates twice (exact Hessians for influence functions).",
+        impact="No influence functions, Newton steps or Hessian-based curvature with the "
+               "framework's own cross-entropy.",
+        code="""
+        def loss(w, x):
+            return -ops.log_softmax(ops.matmul(x, w.reshape(4, 3)), -1)[:, 0].sum()
+        grad = ms.grad(loss)
+        def gdot(w, v, x):
+            return (grad(w, x) * v).sum()
+        w = Tensor(np.ones(12, np.float32)); x = Tensor(np.ones((5, 4), np.float32))
+        try:
+            ms.grad(gdot)(w, w, x).asnumpy()
+        except Exception as err:
+            gap(first_line(err))
+        """),
+    Finding(
+        "pool-second-order", "MaxPool2d and AvgPool2d have no second derivative on CPU",
+        ("09",),
+        expected="A Hessian-vector product through a CNN with pooling works.",
+        actual="MaxPool2d: 'MaxPoolGradGrad does not support on CPU'; AvgPool2d: 'Primitive "
+               "AvgPoolGrad's bprop not defined'.",
+        workaround="Chapter 09's CNN pools by reshape and mean, which differentiates twice.",
+        impact="Curvature methods (influence functions, Hessian spectra, Newton) fail on any "
+               "CNN with a pooling layer on CPU.",
+        code="""
+        ms.set_context(mode=ms.GRAPH_MODE)
+        failures = []
+        for pool in (nn.MaxPool2d(2, 2), nn.AvgPool2d(2, 2)):
+            def f(x):
+                return (pool(x) ** 2).sum()
+            g = ms.grad(f)
+            def gdot(x, v):
+                return (g(x) * v).sum()
+            x = Tensor(np.random.rand(1, 1, 4, 4).astype(np.float32))
+            try:
+                ms.jit(ms.grad(gdot))(x, x).asnumpy()
+            except Exception as err:
+                failures.append(f"{type(pool).__name__}: {first_line(err)}")
+        if failures:
+            gap("; ".join(failures))
+        """),
+    Finding(
         "bernoulli-ignores-seed", "ops.bernoulli ignores ms.set_seed", ("05", "09"),
         expected="Two ops.bernoulli draws after the same ms.set_seed are equal.",
         actual="They differ (and with an explicit seed= every call returns the same mask).",

@@ -1,0 +1,28 @@
+"""Chapter 09: explainable AI in line with human cognition — attributions, analogies, concepts
+and counterfactuals for MindSpore models, and how to measure them.
+
+Modules: ``models`` (CNN and MLP on digits, Guided-Backprop twins, batched jitted gradients,
+randomisation), ``attribution`` (eight attribution methods), ``metrics`` (faithfulness,
+robustness, complexity, completeness, sanity checks, simulatability), ``examples`` (nearest
+examples, prototypes and criticisms, influence functions, representer points), ``concepts``
+(TCAV), ``counterfactual`` (minimal edits), ``chapter`` (the notebook's experiments).
+"""
+
+from kit.core import params as kp
+
+PARAMS = kp.Spec(
+    epochs=kp.Int(1, 200),
+    eval_images=kp.Int(5, 500),
+    ig_steps=kp.Int(1, 1024),
+    smoothgrad_samples=kp.Int(1, 200),
+    rise_masks=kp.Int(10, 5000),
+    sens_samples=kp.Int(1, 50),
+    loo_points=kp.Int(3, 200),
+    flips=kp.Int(1, 100),
+    tcav_runs=kp.Int(2, 50),
+    concept_size=kp.Int(10, 200),
+    sim_repeats=kp.Int(2, 200),
+    sim_train=kp.Int(10, 500),
+    seed=kp.Int(0),
+    results_path=kp.Optional(kp.Str()),
+)

@@ -1,0 +1,294 @@
+"""kit.xai (chapter 09): attributions against closed forms on a linear model, IG completeness,
+influence against leave-one-out on a tiny problem, metric values on hand-made cases, TCAV,
+counterfactuals, and clear errors for bad input."""
+
+import numpy as np
+import pytest
+
+import kit
+from kit.xai import attribution as attr
+from kit.xai import concepts, counterfactual, examples, metrics
+from kit.xai import models as M
+
+
+@pytest.fixture(scope="module", autouse=True)
+def graph_mode():
+    kit.setup(0, mode="graph")
+
+
+@pytest.fixture(scope="module")
+def linear():
+    """A MindSpore linear model (one Dense layer) with known weights W (10 x 64) and b."""
+    import mindspore as ms
+    from mindspore import nn
+
+    rng = np.random.default_rng(0)
+    net = nn.Dense(64, 10)
+    w = rng.standard_normal((10, 64)).astype(np.float32)
+    b = rng.standard_normal(10).astype(np.float32)
+    net.weight.set_data(ms.Tensor(w))
+    net.bias.set_data(ms.Tensor(b))
+    net.set_train(False)
+    return M.Classifier(net, (64,), 10, "linear"), w, b
+
+
+@pytest.fixture(scope="module")
+def small():
+    """A CNN and an MLP trained briefly on 400 digits (enough for non-trivial maps)."""
+    from kit.datasets import digits
+
+    d = digits()
+    cnn, _ = M.make_classifier("cnn", d.images[:400], d.target[:400], epochs=4)
+    mlp, _ = M.make_classifier("mlp", d.images[:400].reshape(-1, 64), d.target[:400], epochs=4)
+    return cnn, mlp, d
+
+
+def test_linear_model_attributions_equal_weights_times_input(linear):
+    clf, w, b = linear
+    x = np.random.default_rng(1).random((5, 64)).astype(np.float32)
+    t = np.array([0, 3, 3, 9, 1])
+    np.testing.assert_allclose(attr.gradient(clf, x, t), np.abs(w[t]), rtol=1e-6)
+    np.testing.assert_allclose(attr.gradient(clf, x, t, absolute=False), w[t], rtol=1e-6)
+    np.testing.assert_allclose(attr.gradient_x_input(clf, x, t), w[t] * x, rtol=1e-5,
+                               atol=1e-6)
+    for rule in ("trapezoid", "midpoint", "gausslegendre"):
+        np.testing.assert_allclose(attr.integrated_gradients(clf, x, t, steps=8, rule=rule),
+                                   w[t] * x, rtol=1e-5, atol=1e-6)
+    # contrast: why t and not 5 = (w_t - w_5) * x
+    np.testing.assert_allclose(attr.gradient_x_input(clf, x, t, contrast=5),
+                               (w[t] - w[5]) * x, rtol=1e-5, atol=1e-5)
+    # Guided Backprop of a model without ReLUs is the gradient
+    np.testing.assert_allclose(clf.grad(x, M.onehot(t, 10)), w[t], rtol=1e-6)
+
+
+def test_faithfulness_of_gradient_x_input_on_a_linear_model_is_exactly_one(linear):
+    clf, _, _ = linear
+    x = np.random.default_rng(2).random((4, 64)).astype(np.float32)
+    t = clf.predict(x)
+    a = attr.gradient_x_input(clf, x, t)
+    np.testing.assert_allclose(metrics.faithfulness_correlation(clf, x, t, a), 1.0, atol=1e-4)
+    np.testing.assert_allclose(metrics.completeness_error(clf, x, t, a), 0.0, atol=1e-4)
+
+
+def test_ig_completeness_on_trained_networks(small):
+    cnn, mlp, d = small
+    x = d.images[500:510]
+    t = cnn.predict(x)
+    ig = attr.integrated_gradients(cnn, x, t, steps=64)
+    assert metrics.completeness_error(cnn, x, t, ig).mean() < 0.01
+    xf = x.reshape(-1, 64)
+    tf = mlp.predict(xf)
+    ig = attr.integrated_gradients(mlp, xf, tf, steps=64)
+    assert metrics.completeness_error(mlp, xf, tf, ig).mean() < 0.01
+    # with one step the rule is one gradient at x: Gradient x Input, which is not complete
+    one = attr.integrated_gradients(cnn, x, t, steps=1)
+    np.testing.assert_allclose(one, attr.gradient_x_input(cnn, x, t), rtol=1e-5, atol=1e-6)
+
+
+def test_every_method_gives_maps_of_the_input_shape(small):
+    cnn, _, d = small
+    x = d.images[500:503]
+    t = cnn.predict(x)
+    opts = {"RISE": {"masks": 50}, "SmoothGrad": {"samples": 4}, "Integrated Gradients":
+            {"steps": 8}}
+    for method in attr.METHODS:
+        a = attr.explain(method, cnn, x, t, **opts.get(method, {}))
+        assert a.shape == x.shape and np.isfinite(a).all(), method
+    assert (attr.gradcam(cnn, x, t) >= 0).all()
+    assert not np.allclose(attr.guided_backprop(cnn, x, t), attr.gradient(cnn, x, t))
+
+
+def test_guided_relu_passes_only_positive_gradients():
+    import mindspore as ms
+    from mindspore import nn
+
+    class Wrap(nn.Cell):
+        def __init__(self):
+            super().__init__()
+            self.act = M.GuidedReLU()
+
+        def construct(self, x, w):
+            return (self.act(x) * w).sum()
+
+    x = ms.Tensor(np.array([1.0, -1.0, 2.0, 3.0], np.float32))
+    w = ms.Tensor(np.array([1.0, 1.0, -1.0, 0.5], np.float32))
+    g = ms.grad(Wrap())(x, w).asnumpy()
+    np.testing.assert_allclose(g, [1.0, 0.0, 0.0, 0.5])
+
+
+def test_randomised_resets_only_the_named_layers(small):
+    cnn, _, _ = small
+    rnd = M.randomised(cnn, ["fc2"], seed=5)
+    for p, old in zip(rnd.net.get_parameters(), cnn.net.get_parameters(), strict=True):
+        same = np.array_equal(p.data.asnumpy(), old.data.asnumpy())
+        assert same == (not p.name.startswith("fc2")), p.name
+    with pytest.raises(ValueError, match="layers must be names from"):
+        M.randomised(cnn, ["conv9"], seed=5)
+
+
+def test_deletion_insertion_on_a_hand_made_case(linear):
+    clf, w, _ = linear
+    x = np.random.default_rng(3).random((3, 64)).astype(np.float32)
+    t = clf.predict(x)
+    good = attr.gradient_x_input(clf, x, t)
+    dele_good, ins_good = metrics.deletion_insertion(clf, x, t, good)
+    dele_bad, ins_bad = metrics.deletion_insertion(clf, x, t, -good)
+    assert (ins_good > ins_bad).all() and (dele_good < dele_bad).all()
+    assert ((0 <= dele_good) & (ins_good <= 1)).all()
+
+
+def test_gini_rank_correlation_and_bootstrap_on_hand_made_cases():
+    one_hot = np.zeros((1, 8, 8))
+    one_hot[0, 3, 3] = 5.0
+    assert metrics.gini(one_hot)[0] == pytest.approx(63 / 64)
+    assert metrics.gini(np.ones((1, 8, 8)))[0] == pytest.approx(0.0, abs=1e-12)
+    a = np.random.default_rng(0).random((2, 8, 8))
+    np.testing.assert_allclose(metrics.rank_correlation(a, a), 1.0)
+    np.testing.assert_allclose(metrics.rank_correlation(a, 2 * a + 1), 1.0)
+    np.testing.assert_allclose(metrics.rank_correlation(a, -a, absolute=False), -1.0)
+    lo, hi = metrics.bootstrap_ci(np.arange(100.0))
+    assert lo < 49.5 < hi
+    with pytest.raises(ValueError, match="values must hold at least 2"):
+        metrics.bootstrap_ci(np.array([1.0]))
+
+
+def test_max_sensitivity_is_zero_for_a_constant_explainer_and_positive_otherwise(linear):
+    clf, _, _ = linear
+    x = np.random.default_rng(4).random((3, 64)).astype(np.float32)
+    t = clf.predict(x)
+
+    def grad(xx, tt):
+        return attr.gradient(clf, xx, tt)
+
+    def gxi(xx, tt):
+        return attr.gradient_x_input(clf, xx, tt)
+
+    np.testing.assert_allclose(metrics.max_sensitivity(grad, x, t), 0.0, atol=1e-6)
+    assert (metrics.max_sensitivity(gxi, x, t) > 0).all()
+
+
+def test_influence_matches_leave_one_out_on_a_tiny_problem():
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((60, 4))
+    y = (x[:, 0] + 0.5 * x[:, 1] + 0.3 * rng.standard_normal(60) > 0).astype(np.int64) + \
+        (x[:, 2] > 1).astype(np.int64)
+    model = examples.fit_logistic(x, y, lam=0.05, classes=3)
+    g = model.grads(examples.with_bias(x), y)
+    assert np.linalg.norm(g.mean(0) + 0.05 * model.w) < 1e-8  # stationary point
+    check = examples.loo_check(model, x, y, x[:1] + 0.1, y[:1], top=20)
+    assert check.pearson > 0.99
+    # the Hessian from MindSpore HVPs equals the closed form sum_i (diag p - p p^T) (x) x x^T
+    xb = examples.with_bias(x)
+    p = M.softmax(model.logits(xb))
+    closed = sum(np.kron(np.outer(xb[i], xb[i]), np.diag(p[i]) - np.outer(p[i], p[i]))
+                 for i in range(len(xb))) / len(xb) + 0.05 * np.eye(15)
+    np.testing.assert_allclose(model.hessian(xb, y), closed, atol=1e-10)
+
+
+def test_cg_and_lissa_solve_the_hessian_system():
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((80, 5))
+    y = rng.integers(0, 3, 80)
+    model = examples.fit_logistic(x, y, lam=0.1, classes=3)
+    xb = examples.with_bias(x)
+    b = rng.standard_normal(18)
+    exact = np.linalg.solve(model.hessian(xb, y), b)
+    s, residual = examples.conjugate_gradient(model, xb, y, b)
+    np.testing.assert_allclose(s, exact, rtol=1e-5, atol=1e-6)
+    assert residual < 1e-6
+    assert np.corrcoef(examples.lissa(model, xb, y, b, iters=300), exact)[0, 1] > 0.9
+
+
+def test_self_influence_and_hits():
+    scores = np.arange(100.0)
+    assert examples.hits_in_top(scores, np.array([99, 98, 0]), 0.05) == 2
+    noisy, idx = examples.flip_labels(np.zeros(50, np.int64), 5, seed=0)
+    assert (noisy[idx] != 0).all() and (np.delete(noisy, idx) == 0).all()
+    with pytest.raises(ValueError, match="count must be an int in"):
+        examples.flip_labels(np.zeros(5, np.int64), 6)
+
+
+def test_nearest_and_mmd_critic_pick_each_cluster():
+    rng = np.random.default_rng(0)
+    z = np.vstack([rng.normal(0, 0.1, (20, 2)), rng.normal(5, 0.1, (20, 2)),
+                   rng.normal(10, 0.1, (6, 2))])
+    protos, crits = examples.mmd_critic(z, 2, 1, gamma=1.0)
+    assert {int(p) // 20 for p in protos} == {0, 1}
+    assert crits.tolist()[0] >= 40  # the small cluster no prototype represents
+    assert examples.nearest(z, z[:1], 1)[0, 0] == 0 or np.allclose(z[examples.nearest(
+        z, z[:1], 1)[0, 0]], z[0])
+
+
+def test_concept_rules_on_drawn_digits_and_tcav_on_a_cnn(small):
+    cnn, _, d = small
+    ring = np.zeros((8, 8))
+    ring[1:7, 2] = ring[1:7, 5] = ring[1, 2:6] = ring[6, 2:6] = 1.0
+    bar = np.zeros((8, 8))
+    bar[1, 1:6] = 1.0
+    assert concepts.closed_loop(ring) and not concepts.closed_loop(bar)
+    assert concepts.vertical_stroke(ring) and not concepts.vertical_stroke(bar)
+    assert concepts.top_bar(bar)
+    idx = concepts.concept_sets(d.images[:400], 15)
+    res = concepts.tcav(cnn, d.images[:400], idx, d.images[400:500], d.target[400:500], runs=3)
+    assert len(res) == 3 * len(set(d.target[400:500].tolist()))
+    assert all(0 <= r.score <= 1 and 0 <= r.p_value <= 1 for r in res)
+
+
+def test_counterfactual_reaches_the_target_with_few_edits(small):
+    cnn, _, d = small
+    x = d.images[450]
+    target = int(np.argsort(-cnn.logits(x[None])[0])[1])
+    cf = counterfactual.greedy_counterfactual(cnn, x, target, d.images[:400], d.target[:400])
+    assert cf.reached and cnn.predict(cf.x[None])[0] == target
+    assert 1 <= cf.edits <= 20 and cf.plausibility > 0
+    real = d.images[d.target == target][0]
+    assert counterfactual.plausibility(real, target, d.images[:400], d.target[:400]) < 2
+
+
+def test_simulatability_returns_a_gain_with_an_interval():
+    rng = np.random.default_rng(0)
+    x = rng.random((300, 16))
+    y = (x[:, 0] > 0.5).astype(int)
+    a = np.zeros_like(x)
+    a[:, 0] = x[:, 0] - 0.5  # Gradient x Input of the one feature the "model" uses
+    sim = metrics.simulatability(x[:200], y[:200], a[:200], x[200:], y[200:], train_size=20,
+                                 repeats=10)
+    assert sim.gain > 0 and sim.ci[0] <= sim.gain <= sim.ci[1]
+    assert sim.with_explanation > sim.control
+
+
+def test_bad_inputs_give_clear_errors(linear, small):
+    clf, _, _ = linear
+    cnn, _, d = small
+    x = np.random.default_rng(0).random((2, 64)).astype(np.float32)
+    with pytest.raises(ValueError, match=r"baseline must have shape \(64,\)"):
+        attr.integrated_gradients(clf, x, 0, baseline=np.zeros(10))
+    with pytest.raises(ValueError, match="steps must be an int > 0, got 0"):
+        attr.integrated_gradients(clf, x, 0, steps=0)
+    with pytest.raises(ValueError, match="samples must be an int > 0, got -1"):
+        attr.smoothgrad(clf, x, 0, samples=-1)
+    with pytest.raises(ValueError, match=r"target must be classes in \[0, 9\], got 10"):
+        attr.gradient(clf, x, 10)
+    with pytest.raises(ValueError, match=r"contrast must be classes in \[0, 9\], got -1"):
+        attr.gradient(clf, x, 0, contrast=-1)
+    with pytest.raises(ValueError, match=r"x must have shape \(n, 8, 8\)"):
+        attr.gradient(cnn, x, 0)
+    with pytest.raises(ValueError, match="method must be one of"):
+        attr.explain("LIME", clf, x, 0)
+    with pytest.raises(ValueError, match="rule must be one of"):
+        attr.integrated_gradients(clf, x, 0, rule="simpson")
+    with pytest.raises(ValueError, match="rise needs an image model"):
+        attr.rise(clf, x, 0)
+    with pytest.raises(ValueError, match="needs at least 10"):
+        concepts.concept_sets(d.images[:400], 5, concepts={"blank": lambda im: im.sum() < 3})
+    with pytest.raises(ValueError, match="runs must be an int >= 2"):
+        concepts.tcav(cnn, d.images[:50], {"c": np.arange(10)}, d.images[:5], d.target[:5],
+                      runs=1)
+    with pytest.raises(ValueError, match="pos must hold at least 10"):
+        concepts.cav(np.zeros((3, 4)), np.ones((20, 4)))
+    with pytest.raises(ValueError, match="lam must be > 0"):
+        examples.fit_logistic(x, np.array([0, 1]), lam=0.0)
+    with pytest.raises(ValueError, match="attr must have the shape of x"):
+        metrics.deletion_insertion(clf, x, 0, np.zeros((2, 8)))
+    with pytest.raises(ValueError, match="train_size must be an int >= 10"):
+        metrics.simulatability(x, np.zeros(2), x, x, np.zeros(2), train_size=2)

@@ -1,0 +1,254 @@
+"""Unit tests of chapter 04's kit: Taylor-mode primitives, nested-grad agreement, PINN pieces,
+reference solutions and the FNO."""
+
+from __future__ import annotations
+
+import math
+
+import mindspore as ms
+import numpy as np
+import pytest
+from mindspore import ops
+
+import kit
+from kit.science import PARAMS, chapter, data, fno, nets, pinn, references, taylor
+
+X0 = 0.7
+K = 6
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _setup():
+    kit.setup(0, mode="pynative")
+
+
+def _derivs(jet_out) -> np.ndarray:
+    return np.array([float(c.asnumpy().ravel()[0]) * math.factorial(k)
+                     for k, c in enumerate(jet_out)])
+
+
+def _line(order: int = K, x0: float = X0):
+    x = ms.Tensor(np.array([x0]))
+    return taylor.seed_jet(x, ops.ones_like(x), order)
+
+
+def _close(got, exact, tol=1e-11):
+    got, exact = np.asarray(got, float), np.asarray(exact, float)
+    assert np.max(np.abs(got - exact) / np.maximum(np.abs(exact), 1e-300)) < tol, (got, exact)
+
+
+KS = np.arange(K + 1)
+
+
+def test_exp_matches_closed_form():
+    _close(_derivs(taylor.exp(taylor.scale(_line(), 2.0))), 2.0 ** KS * math.exp(2 * X0))
+
+
+def test_sin_and_cos_match_closed_form():
+    _close(_derivs(taylor.sin(_line())), np.sin(X0 + KS * np.pi / 2))
+    _close(_derivs(taylor.cos(_line())), np.cos(X0 + KS * np.pi / 2))
+
+
+def test_log_matches_closed_form():
+    exact = [math.log(X0)] + [(-1) ** (k - 1) * math.factorial(k - 1) / X0 ** k
+                              for k in range(1, K + 1)]
+    _close(_derivs(taylor.log(_line())), exact)
+
+
+def test_pow_matches_closed_form():
+    p = 2.5
+    exact = [np.prod([p - i for i in range(k)]) * X0 ** (p - k) for k in range(K + 1)]
+    _close(_derivs(taylor.pow(_line(), p)), exact)
+
+
+def test_div_and_mul_match_closed_form():
+    one = taylor.constant_jet(ms.Tensor(np.array([1.0])), K)
+    exact = [(-1) ** k * math.factorial(k) / (1 + X0) ** (k + 1) for k in range(K + 1)]
+    _close(_derivs(taylor.div(one, taylor.shift(_line(), 1.0))), exact)
+    # (x^2)(x^3) = x^5
+    line = _line()
+    prod = taylor.mul(taylor.mul(line, line), taylor.mul(taylor.square(line), line))
+    exact5 = [np.prod([5 - i for i in range(k)]) * X0 ** (5 - k) for k in range(K + 1)]
+    _close(_derivs(prod), exact5)
+
+
+def test_add_sub_linear():
+    line = _line()
+    _close(_derivs(taylor.sub(taylor.add(line, line), line)), [X0, 1] + [0] * (K - 1))
+    w = ms.Tensor(np.array([[3.0]]))
+    out = taylor.linear([c.reshape(1, 1) for c in line], w, ms.Tensor(np.array([1.0])))
+    _close(_derivs(out), [3 * X0 + 1, 3] + [0] * (K - 1))
+
+
+def test_tanh_sigmoid_softplus_match_finite_free_references():
+    _close(_derivs(taylor.tanh(_line()))[1:], chapter._tanh_derivatives(X0, K))
+    # sigmoid(x) = (1 + tanh(x/2)) / 2
+    half = chapter._tanh_derivatives(X0 / 2, K) / 2.0 ** np.arange(1, K + 1) / 2
+    _close(_derivs(taylor.sigmoid(_line()))[1:], half)
+    # softplus' = sigmoid
+    sig = _derivs(taylor.sigmoid(_line(K - 1)))
+    _close(_derivs(taylor.softplus(_line()))[1:], sig)
+
+
+def test_taylor_matches_nested_grad_on_random_mlps():
+    # not softplus: MindSpore's float64 Softplus kernel on CPU is only float32-accurate (~4e-7)
+    for seed, act in ((0, "tanh"), (1, "sin"), (2, "sigmoid")):
+        sizes = (2, 16, 16, 1)
+        lay = nets.layout(sizes)
+        theta = ms.Tensor(nets.init_params(sizes, seed))
+        rng = np.random.default_rng(seed)
+        x = ms.Tensor(rng.uniform(-1, 1, (5, 2)))
+        v = ms.Tensor(rng.standard_normal((5, 2)))
+        jet = nets.forward_jet(theta, taylor.seed_jet(x, v, 4), lay, act)
+        line = nets.forward_jet(theta, [x, v], lay, act, 4)  # zeros not propagated
+        for k in range(1, 5):
+            np.testing.assert_allclose(line[k].asnumpy(), jet[k].asnumpy(), rtol=1e-12,
+                                       atol=1e-14)
+            ref = pinn.nested_directional(lay, act, k)(theta, x, v).asnumpy()
+            got = jet[k].asnumpy() * math.factorial(k)
+            assert np.abs(got - ref).max() <= 1e-10 * max(1.0, np.abs(ref).max()), (act, k)
+
+
+def test_jitted_taylor_and_nested_agree():
+    kit.setup(0, mode="graph")
+    try:
+        sizes = (1, 8, 8, 1)
+        lay = nets.layout(sizes)
+        theta = ms.Tensor(nets.init_params(sizes, 3))
+        x = ms.Tensor(np.linspace(-1, 1, 7).reshape(-1, 1))
+        v = ops.ones_like(x)
+        t = pinn.taylor_derivative_fn(lay, "tanh", 3)(theta, x, v)[3].asnumpy()
+        n = pinn.nested_derivative_fn(lay, "tanh", 3)(theta, x, v).asnumpy()
+        assert np.abs(t - n).max() < 1e-10 * np.abs(n).max()
+    finally:
+        kit.setup(0, mode="pynative")
+
+
+def test_bad_orders_activations_and_names_raise():
+    for bad in (0, 13, 2.0, True):
+        with pytest.raises(ValueError, match="order must be an int in"):
+            taylor.check_order(bad)
+    with pytest.raises(ValueError, match="piecewise linear"):
+        taylor.check_activation("relu", 2)
+    assert taylor.check_activation("relu", 1) == "relu"
+    with pytest.raises(ValueError, match="activation must be one of"):
+        taylor.check_activation("gelu", 1)
+    with pytest.raises(ValueError, match="pde must be one of"):
+        pinn.check_pde("heat")
+    with pytest.raises(ValueError, match="n_f must be an int >= 1"):
+        pinn.burgers_data(100, 0, 0)
+    with pytest.raises(ValueError, match="n_f must be an int >= 1"):
+        chapter.beam_points(-3)
+    with pytest.raises(ValueError, match="method must be one of"):
+        pinn.check_method("finite-differences")
+    with pytest.raises(ValueError, match="sizes must be"):
+        nets.check_sizes([3])
+    with pytest.raises(ValueError, match="timing_orders"):
+        chapter.check_timing_orders([1, 2, 4])
+    with pytest.raises(ValueError, match="modes must be < size/2"):
+        fno.FNO1d(32, modes=16)
+    with pytest.raises(ValueError, match="order must be an int"):
+        pinn.nested_derivative_fn(nets.layout((1, 4, 1)), "tanh", 0)
+    with pytest.raises(ValueError, match="piecewise linear"):
+        pinn.taylor_derivative_fn(nets.layout((1, 4, 1)), "relu", 4)
+
+
+def test_params_spec_rejects_bad_values():
+    with pytest.raises(ValueError, match="n_f must be an int in"):
+        PARAMS.check_values({"n_f": 0})
+    with pytest.raises(ValueError, match="accuracy_order must be an int in"):
+        PARAMS.check_values({"accuracy_order": 13})
+    with pytest.raises(ValueError, match="residual must be one of"):
+        PARAMS.check_values({"residual": "fd"})
+
+
+def test_burgers_data_shapes_and_values():
+    d = pinn.burgers_data(10, 50, 0)
+    assert d.xu.shape == (10, 2) and d.u.shape == (10, 1) and d.xf.shape == (60, 2)
+    ic = d.xu[:, 1] == 0
+    np.testing.assert_allclose(d.u[ic, 0], -np.sin(np.pi * d.xu[ic, 0]))
+    assert np.all(d.u[~ic] == 0) and np.all(np.abs(d.xu[~ic, 0]) == 1)
+    assert d.xf[:, 0].min() >= -1 and d.xf[:, 1].max() <= 1
+
+
+def test_cole_hopf_agrees_with_finite_differences():
+    nu = 0.1 / math.pi
+    x, u = references.burgers_fd(201, 0.5, nu, 4000)
+    exact = references.cole_hopf(x, np.array([0.5]), nu)[0]
+    assert np.abs(u - exact).max() < 2e-3
+    x2, u2 = references.burgers_fd(401, 0.5, nu, 8000)
+    exact2 = references.cole_hopf(x2, np.array([0.5]), nu)[0]
+    assert np.abs(u2 - exact2).max() < np.abs(u - exact).max() / 3  # second order
+
+
+def test_cole_hopf_initial_and_boundary_values():
+    x = np.linspace(-1, 1, 9)
+    u = references.cole_hopf(x, np.array([0.0, 0.3]))
+    np.testing.assert_allclose(u[0], -np.sin(np.pi * x), atol=1e-15)
+    assert abs(u[1, 0]) < 1e-12 and abs(u[1, -1]) < 1e-12
+
+
+def test_shipped_reference_matches_formula_and_checksum():
+    ref = data.burgers_reference()
+    assert ref["u"].shape == (100, 256)
+    i = 50
+    again = references.cole_hopf(ref["x"][::32], ref["t"][i:i + 1], ref["nu"])[0]
+    np.testing.assert_allclose(ref["u"][i, ::32], again, atol=1e-12)
+    ops_data = data.burgers_operator_data()
+    assert ops_data["a"].shape == (1000, 256) and ops_data["u"].shape == (1000, 256)
+
+
+def test_spectral_solver_conserves_mean_and_decays():
+    u0 = references.grf_1d(3, 128, 0)
+    u1 = references.burgers_spectral(u0, 0.05, 0.5, 1e-3)
+    np.testing.assert_allclose(u1.mean(1), u0.mean(1), atol=1e-12)
+    assert np.all((u1 ** 2).sum(1) < (u0 ** 2).sum(1))
+
+
+def test_fno_shapes_transforms_agree_and_overfit():
+    kit.setup(0, mode="graph")
+    try:
+        assert fno.spectral_agreement(32, 6) < 1e-5
+        net = fno.FNO1d(32, modes=6, width=8, layers=2)
+        out = net(ms.Tensor(np.zeros((3, 32), np.float32)))
+        assert out.shape == (3, 32)
+        rng = np.random.default_rng(0)
+        x = np.linspace(0, 1, 32, endpoint=False)
+        a = np.stack([np.sin(2 * np.pi * (x + s)) for s in rng.random(4)]).astype(np.float32)
+        u = (0.5 * a).astype(np.float32)
+        fit = fno.train_fno(a, u, a, u, epochs=150, modes=6, width=8, layers=2, batch=4,
+                            lr=5e-3)
+        assert fit.train_rel_l2 < 0.05 and fit.losses[-1] < fit.losses[0] / 5
+    finally:
+        kit.setup(0, mode="pynative")
+
+
+def test_lbfgs_training_reduces_beam_loss():
+    sizes = (1, 8, 1)
+    lay = nets.layout(sizes)
+    kit.setup(0, mode="graph")
+    try:
+        lg = pinn.beam_loss_fn(lay, "tanh", "taylor")
+        points = chapter.beam_points(8)
+        assert points.shape == (10, 1) and points[-2:, 0].tolist() == [0.0, 1.0]
+        theta0 = nets.init_params(sizes, 0)
+        first = float(lg(ms.Tensor(theta0), ms.Tensor(points))[0].asnumpy())
+        fit = pinn.train(lg, theta0, (points,), 10, 50, dtype="float64")
+        last = float(lg(ms.Tensor(fit.theta), ms.Tensor(points))[0].asnumpy())
+        assert last < first / 10 and fit.lbfgs_iterations > 0
+        # both residual methods give the same loss and gradient
+        nested = pinn.beam_loss_fn(lay, "tanh", "nested")(ms.Tensor(theta0), ms.Tensor(points))
+        taylor_ = lg(ms.Tensor(theta0), ms.Tensor(points))
+        assert abs(float(nested[0].asnumpy()) - first) < 1e-12 * first
+        np.testing.assert_allclose(nested[1].asnumpy(), taylor_[1].asnumpy(), rtol=1e-8,
+                                   atol=1e-12)
+    finally:
+        kit.setup(0, mode="pynative")
+
+
+def test_growth_fits_recover_exponents():
+    k = [1, 2, 3, 4, 5, 6]
+    fits = chapter.growth_fits(k, [2.0 * x ** 2 for x in k], [0.5 * 3.0 ** x for x in k])
+    assert abs(fits["taylor_power_exponent"] - 2) < 1e-9
+    assert abs(fits["nested_growth_per_order"] - 3) < 1e-9
+    assert fits["nested_exp_rss"] < fits["nested_power_rss"]

@@ -79,6 +79,8 @@ def _recv_exact(sock: socket.socket, n: int, role: int, timeout: float) -> bytes
         except TimeoutError:
             raise ProtocolTimeout(f"party {role}: no data from its peer for {timeout:g} s "
                                   f"(peer disconnected or stalled); giving up") from None
+        except ConnectionResetError:
+            chunk = b""  # the peer vanished: a reset reads like an orderly close
         if not chunk:
             raise ConnectionError(f"party {role}: the peer closed the connection mid-protocol")
         buf += chunk
@@ -95,17 +97,24 @@ class Channel:
         self.sent = self.received = self.rounds = 0
         self.view: list[np.ndarray] | None = [] if keep_view else None
 
+    def _send(self, message: bytes) -> None:
+        try:
+            self.sock.sendall(message)
+        except (BrokenPipeError, ConnectionResetError):
+            raise ConnectionError(f"party {self.role}: the peer closed the connection "
+                                  "mid-protocol") from None
+
     def exchange(self, arrays: list[np.ndarray]) -> list[np.ndarray]:
         """Send our arrays and receive the peer's arrays of the same shapes (one round).
         Party 0 sends first, party 1 receives first, so large messages never deadlock."""
         payload = b"".join(np.ascontiguousarray(a, dtype=np.uint64).tobytes() for a in arrays)
         message = HEADER.pack(len(payload)) + payload
         if self.role == 0:
-            self.sock.sendall(message)
+            self._send(message)
             data = self._receive()
         else:
             data = self._receive()
-            self.sock.sendall(message)
+            self._send(message)
         self.sent += len(message)
         self.rounds += 1
         if len(data) != len(payload):

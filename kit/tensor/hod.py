@@ -9,6 +9,7 @@ a program with a data-dependent ``while`` loop.
 from __future__ import annotations
 
 import numpy as np
+from mindspore import ops as ms_ops
 
 
 def rosen(x):
@@ -77,12 +78,11 @@ def _hvp64(x: np.ndarray, v: np.ndarray) -> np.ndarray:
 
 
 def loop_program(x, steps):
-    """A program with a data-dependent loop: apply x <- sin(x) + x/2 ``steps`` times."""
-    from mindspore import ops
-
+    """A program with a data-dependent loop: apply x <- sin(x) + x/2 ``steps`` times (no
+    import inside: graph mode cannot parse one, and the caller's mode may be either)."""
     i = 0
     while i < steps:
-        x = ops.sin(x) + x / 2
+        x = ms_ops.sin(x) + x / 2
         i += 1
     return x
 

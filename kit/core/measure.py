@@ -89,18 +89,28 @@ class PeakMemory:
         return self.peak_mb - self.baseline_mb
 
 
-def _hwm_mb() -> float:
-    """Peak resident set size of this process so far (VmHWM), in MiB."""
+def status_mb(field: str = "VmHWM") -> float:
+    """A memory figure of this process from /proc/self/status, in MiB: ``VmHWM`` (peak resident
+    set size so far) or ``VmRSS`` (resident now). Used by chapters 02 and 08."""
     with open("/proc/self/status") as status:
         for line in status:
-            if line.startswith("VmHWM"):
+            if line.startswith(field + ":"):
                 return int(line.split()[1]) / 1024
-    raise RuntimeError("VmHWM not found in /proc/self/status")
+    raise RuntimeError(f"{field} not found in /proc/self/status")
+
+
+def reset_peak() -> None:
+    """Reset this process's VmHWM to its current resident size (Linux clear_refs)."""
+    with open("/proc/self/clear_refs", "w") as refs:
+        refs.write("5")
+
+
+def _hwm_mb() -> float:
+    return status_mb("VmHWM")
 
 
 def _reset_hwm() -> None:
-    with open("/proc/self/clear_refs", "w") as refs:
-        refs.write("5")
+    reset_peak()
 
 
 def _child(fn: Callable[..., Any], args: tuple, conn: Any) -> None:

@@ -20,27 +20,12 @@ from pathlib import Path
 
 import numpy as np
 
+from kit.core.measure import reset_peak, status_mb
 from kit.memory.graph import Graph, Node
 
 CLASSES = 10
 INPUT = 64  # digits 8x8
 WARMUP_ROWS = 64
-
-
-def _rss_mb() -> float:
-    with open("/proc/self/status") as status:
-        for line in status:
-            if line.startswith("VmRSS"):
-                return int(line.split()[1]) / 1024
-    raise RuntimeError("VmRSS not found in /proc/self/status")
-
-
-def _hwm_mb() -> float:
-    with open("/proc/self/status") as status:
-        for line in status:
-            if line.startswith("VmHWM"):
-                return int(line.split()[1]) / 1024
-    raise RuntimeError("VmHWM not found in /proc/self/status")
 
 
 def profile(widths: list[int], batch: int) -> Graph:
@@ -156,9 +141,8 @@ def _child_step(widths: list[int], batch: int, cuts: list[int], seed: int, out: 
         return flat
 
     step(x[:WARMUP_ROWS], y[:WARMUP_ROWS])  # operator caches, not activations, in the baseline
-    base = _rss_mb()
-    with open("/proc/self/clear_refs", "w") as refs:
-        refs.write("5")
+    base = status_mb("VmRSS")
+    reset_peak()
     times, first = [], []
     for k in range(steps):
         t0 = time.perf_counter()
@@ -167,7 +151,7 @@ def _child_step(widths: list[int], batch: int, cuts: list[int], seed: int, out: 
         if k == 0:
             first = [g.asnumpy() for g in flat]
         del flat
-    peak = _hwm_mb()
+    peak = status_mb("VmHWM")
     np.savez(out + ".npz", *first)
     Path(out).write_text(json.dumps({"baseline_mb": base, "peak_mb": peak, "seconds": times,
                                      "param_bytes": int(sum(p.size for p in params) * 4)}))

@@ -48,15 +48,31 @@ def bucket_curve(lengths: list[int], counts: list[int], most: int = 12) -> pd.Da
     return pd.DataFrame(rows)
 
 
-def explore_modes(block: str, rows: int, width: int):
-    """Section "Explore": time the chosen block and shape in every mode (a bar chart)."""
+class Combined:
+    """Several outputs shown one under another in a widget panel (figures, tables, text)."""
+
+    def __init__(self, *parts) -> None:
+        self.parts = parts
+
+    def _repr_html_(self) -> str:
+        from kit.core.widgets import to_html
+
+        return "".join(to_html(part) for part in self.parts)
+
+
+def explore_modes(block: str, rows: int, width: int) -> Combined:
+    """Section "Explore": time the chosen block and shape in every mode (a bar chart), and
+    MindSpore's IR op table of the block under ``ms.jit`` at that shape."""
     from kit.core import plots
+    from kit.tensor import msir
 
     times = {m: blocks.time_mode(block, (rows, width), m, 5) * 1e3 for m in blocks.MODES}
     fig, ax = plots.figure()
     ax.bar(list(times), list(times.values()))
     ax.set(ylabel="ms per call", yscale="log", title=f"{block} at ({rows}, {width})")
-    return fig
+    ops = msir.mindspore_ir_ops(block, (rows, width))
+    table = pd.DataFrame({"MindSpore IR op": list(ops), "count": list(ops.values())})
+    return Combined(fig, table)
 
 
 def explore_buckets(lengths: list[int], counts: list[int], buckets: int) -> str:

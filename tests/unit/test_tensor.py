@@ -108,3 +108,8 @@ def test_mindspore_ir_op_table():
     assert counts["Tanh"] == 1 and counts["Sqrt"] == 1 and sum(counts.values()) >= 10
     text = "  %3(CNode_1) = PrimFunc_Add(%1, %2)\n  %4(CNode_2) = MakeTuple(%3)\n"
     assert msir.count_ops(text) == {"Add": 1}
+
+
+def test_explore_panel_shows_timings_and_the_ir_op_table():
+    html = chapter.explore_modes("mlp", 16, 32)._repr_html_()
+    assert html.count("<img") == 1 and "MindSpore IR op" in html and "MatMul" in html

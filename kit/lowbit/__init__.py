@@ -5,7 +5,8 @@ MindSpore: STE, LSQ, simulated fp16/bf16), ``nets`` (MLP, CNN and depthwise-sepa
 flat parameter vector, training and evaluation), ``sensitivity`` (Hutchinson traces by
 second-order autodiff, the loss-perturbation estimate, predicted loss), ``hardware`` (cost
 tables, roofline latency, the table measured on this machine), ``policy`` (MILP search and its
-baselines), ``chapter`` (the notebook's experiments, figures and Explore panel).
+baselines), ``lossscale`` (real float16 training with and without MindSpore's dynamic loss
+scaling), ``chapter`` (the notebook's experiments, figures and Explore panel).
 """
 
 from kit.core import params as kp
@@ -29,6 +30,7 @@ PARAMS = kp.Spec(
     random_policies=kp.Int(1, 200),
     pareto_points=kp.Int(2, 20),
     measure_repeats=kp.Int(1, 50),
+    loss_scale_epochs=kp.Int(1, 200),
     seed=kp.Int(0),
     results_path=kp.Optional(kp.Str()),
 )

@@ -284,3 +284,28 @@ def test_every_format_pair_builds_a_cfg():
     for w, a in itertools.product(names, names):
         row = quant.cfg_row(w, a)
         assert row[:4].sum() == 1 and row[5:9].sum() == 1
+
+
+def test_underflow_fraction_counts_entries_flushed_to_zero():
+    from kit.lowbit import lossscale
+
+    reference = np.array([1e-3, 1e-9, 0.0, 2e-9])
+    half = np.array([1e-3, 0.0, 0.0, 0.0])
+    assert lossscale.underflow_fraction(reference, half) == pytest.approx(2 / 3)
+    with pytest.raises(ValueError, match="half.shape"):
+        lossscale.underflow_fraction(reference, half[:2])
+
+
+def test_loss_scaling_keeps_float16_gradients_alive():
+    from kit.lowbit import lossscale
+
+    kit.setup(0)
+    xtr, xte, ytr, yte = chapter.data("mlp", 0)
+    arms = lossscale.train_arms((xtr[:512], xte[:200], ytr[:512], yte[:200]), epochs=3, seed=0)
+    plain, scaled = arms["fp16"], arms["fp16 + loss scaling"]
+    assert plain.scale[-1] == 1.0 and scaled.scale[-1] >= 2.0 ** 16
+    assert max(plain.underflow) > 0.0
+    assert max(scaled.underflow) < max(plain.underflow)
+    assert arms["fp32"].accuracy[-1] > 0.8
+    with pytest.raises(ValueError, match="epochs=0"):
+        lossscale.train_arms((xtr, xte, ytr, yte), epochs=0, seed=0)

@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 # The install stamp depends on pyproject.toml: a second `make` installs nothing.
 STAMP := $(VENV)/.installed
-EXTRAS := test,book,ui
+EXTRAS := test,book,ui,anchors
 # MindSpore reads GLOG_v only at import; 3 hides its WARNING lines.
 export GLOG_v ?= 3
 export PYDEVD_DISABLE_FILE_VALIDATION ?= 1

@@ -7,6 +7,9 @@ penultimate activations of the poisoned model: spectral signatures (Tran et al. 
 point by its squared projection on the top singular vector; activation clustering (Chen et al.
 2018) splits each class in two with k-means on a PCA of the activations. In both, a class whose
 smaller group holds under ``small`` of its points is judged poisoned and that group is flagged.
+Candidates are confirmed by exclusionary reclassification (Chen et al.) or by trigger transfer:
+the group's mean input minus the rest of its class, added to other classes' images, must send
+most of them to the group's class (a shared trigger does; a natural sub-style of a digit does not).
 """
 
 from __future__ import annotations
@@ -124,6 +127,27 @@ def score(flags: np.ndarray, poisoned: np.ndarray) -> Detection:
     tpr = float(flags[poisoned].mean()) if poisoned.any() else float("nan")
     fpr = float(flags[~poisoned].mean()) if (~poisoned).any() else float("nan")
     return Detection(tpr, fpr, int(flags.sum()))
+
+
+def confirm_by_transfer(net: MLP, x: np.ndarray, y: np.ndarray, flags: np.ndarray,
+                        keep_if: float = 0.5) -> np.ndarray:
+    """Section "Backdoor": keep a class's candidate group as poison when its mean input
+    difference to the rest of the class, added to every unflagged image of the other classes
+    (clipped to [0, 1]), makes ``net`` predict the group's class for more than ``keep_if`` of
+    them. No ground truth is used."""
+    if not 0.0 < keep_if < 1.0:
+        raise ValueError(f"keep_if={keep_if!r}: must lie in (0, 1)")
+    out = np.zeros_like(flags)
+    for c in np.unique(y[flags]):
+        group, rest = flags & (y == c), ~flags & (y == c)
+        others = x[~flags & (y != c)]
+        if not rest.any() or len(others) == 0:
+            continue
+        delta = x[group].mean(0) - x[rest].mean(0)
+        pred = predict_logits(net, np.clip(others + delta, 0.0, 1.0)).argmax(1)
+        if float((pred == c).mean()) > keep_if:
+            out[group] = True
+    return out
 
 
 def reclassify(x: np.ndarray, y: np.ndarray, flags: np.ndarray, train_fn,

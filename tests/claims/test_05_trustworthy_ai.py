@@ -53,9 +53,9 @@ def test_privacy_accounting_and_membership_inference(metrics):
 def test_backdoor_is_planted_detected_and_removed(metrics):
     assert metrics["backdoor_attack_success"] > 0.8
     assert metrics["backdoor_detection_tpr"] >= 0.9
-    # The target is FPR <= 0.05; measured 0.053-0.083 at 5 % poisoning (clean minority
-    # clusters of 1s and 9s pass exclusionary reclassification too; see the notebook's limits).
-    assert metrics["backdoor_detection_fpr"] <= 0.1
+    # trigger-transfer confirmation: 0.0 false positives on seeds 0-3 at 5 % poisoning, where
+    # exclusionary reclassification alone kept clean sub-styles (FPR 0.016-0.054)
+    assert metrics["backdoor_detection_fpr"] <= 0.05
     assert metrics["attack_success_after_removal"] <= 0.05
 
 

@@ -229,6 +229,18 @@ def test_backdoor_trigger_and_poisoning():
     assert backdoor.score(flags, mask) == backdoor.Detection(1.0, 0.0, 10)
 
 
+def test_trigger_transfer_confirms_poisons_and_rejects_a_clean_sub_style():
+    kit.setup(0)
+    data = chapter.load(0)
+    xp, yp, poisoned = backdoor.poison(data.x_train, data.y_train, 0.05, seed=0)
+    net = M.train(xp, yp, M.TrainConfig(hidden=32, epochs=10, seed=0))
+    sub_style = (yp == 1) & (np.arange(len(yp)) % 3 == 0)  # an arbitrary third of the 1s
+    kept = backdoor.confirm_by_transfer(net, xp, yp, poisoned | sub_style)
+    np.testing.assert_array_equal(kept, poisoned)
+    with pytest.raises(ValueError, match="keep_if=1.5"):
+        backdoor.confirm_by_transfer(net, xp, yp, poisoned, keep_if=1.5)
+
+
 def test_fairness_gaps_and_bootstrap():
     pred = np.array([1, 1, 0, 0, 1, 0, 0, 0])
     a = np.array([1, 1, 1, 1, 0, 0, 0, 0])

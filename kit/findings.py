@@ -424,6 +424,31 @@ FINDINGS: tuple[Finding, ...] = (
             gap(f"grad / vmap(grad) w.r.t. a tuple argument: tuples of lengths {sizes}")
         """),
     Finding(
+        "jit-grad-tuple-items", "ms.jit returns no gradients for tensors indexed from a tuple "
+        "argument", ("10",),
+        expected="Inside ms.jit, ms.grad(f, grad_position=(1, 2))(x, params[0], params[1]) "
+                 "returns one gradient per position, as in PyNative.",
+        actual="ms.jit returns an empty tuple, silently; an update that zips gradients with "
+               "weights changes nothing, and indexing it fails with 'cannot get item by index "
+               "from an empty sequence'.",
+        workaround="Pass each differentiated tensor as its own argument, or use an nn.Cell "
+                   "with Parameters and ops.GradOperation(get_by_list=True) "
+                   "(kit.recommend.history.Trainer).",
+        impact="A functional optimizer over a tuple of weights trains nothing under jit.",
+        code="""
+        def loss(x, w, b):
+            return (ops.matmul(x, w) + b).sum()
+        def grads_from_tuple(params, x):
+            return ms.grad(loss, grad_position=(1, 2))(x, params[0], params[1])
+        params = (Tensor(np.ones((4, 3), np.float32)), Tensor(np.ones(3, np.float32)))
+        x = Tensor(np.ones((5, 4), np.float32))
+        eager = grads_from_tuple(params, x)
+        jitted = ms.jit(grads_from_tuple)(params, x)
+        if len(jitted) != len(eager):
+            gap(f"ms.jit returned {len(jitted)} gradients for 2 tuple items "
+                f"(PyNative: {len(eager)})")
+        """),
+    Finding(
         "cross-entropy-second-order", "Second derivatives through ops.cross_entropy fail",
         ("01",),
         expected="A Hessian-vector product (ms.grad of the gradient-vector product) of a "

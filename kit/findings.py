@@ -449,6 +449,41 @@ FINDINGS: tuple[Finding, ...] = (
                 f"(PyNative: {len(eager)})")
         """),
     Finding(
+        "xai-hook-order", "mindspore-xai 1.8.1's GuidedBackprop computes deconvolution on "
+        "MindSpore 2.10", ("09",),
+        expected="GuidedBackprop passes a gradient back through a ReLU only where the forward "
+                 "input was positive and the gradient is positive: [0, 4] for "
+                 "sum(relu(x) * [3, 4]) at x = [-1, 2].",
+        actual="It returns [3, 4] (deconvolution). Cell.register_backward_hook hands "
+               "hook_fn(cell, grad_input, grad_output) the gradient leaving towards the input "
+               "first and the arriving one second; mindspore-xai 1.8 (written for MindSpore 1.x) "
+               "reads them the other way round, so its GuidedBackprop and Deconvolution are "
+               "swapped and its GradCAM weights channels by the input-side gradient.",
+        workaround="Chapter 09 runs mindspore-xai side by side and reproduces each of its maps "
+                   "with the kit's own definitions (Spearman 1.000), reading them under their "
+                   "real names (kit.xai.anchor).",
+        impact="Users of the in-framework XAI toolkit get deconvolution maps labelled Guided "
+               "Backprop.",
+        code="""
+        ms.set_context(mode=ms.PYNATIVE_MODE)
+        from mindspore_xai.explainer import GuidedBackprop
+
+        class Net(nn.Cell):
+            def __init__(self):
+                super().__init__()
+                self.relu = nn.ReLU()
+                self.w = Tensor(np.array([3.0, 4.0], np.float32).reshape(1, 1, 1, 2))
+
+            def construct(self, x):
+                return (self.relu(x) * self.w).sum(axis=(1, 2, 3)).reshape(-1, 1)
+
+        x = Tensor(np.array([-1.0, 2.0], np.float32).reshape(1, 1, 1, 2))
+        sal = GuidedBackprop(Net())(x, 0, show=False).asnumpy().ravel()
+        if not np.allclose(sal, [0.0, 4.0]):
+            gap(f"GuidedBackprop saliency {sal.tolist()} (deconvolution gives [3, 4], "
+                "guided [0, 4])")
+        """),
+    Finding(
         "cross-entropy-second-order", "Second derivatives through ops.cross_entropy fail",
         ("01",),
         expected="A Hessian-vector product (ms.grad of the gradient-vector product) of a "

@@ -5,7 +5,9 @@ Modules: ``models`` (CNN and MLP on digits, Guided-Backprop twins, batched jitte
 randomisation), ``attribution`` (eight attribution methods), ``metrics`` (faithfulness,
 robustness, complexity, completeness, sanity checks, simulatability), ``examples`` (nearest
 examples, prototypes and criticisms, influence functions, representer points), ``concepts``
-(TCAV), ``counterfactual`` (minimal edits), ``chapter`` (the notebook's experiments).
+(TCAV), ``counterfactual`` (minimal edits), ``anchor`` (MindSpore XAI 1.8 side by side),
+``tabular`` (an MLP on breast-cancer data), ``explore`` (the Explore panel with a drawing
+grid), ``chapter`` (the notebook's experiments).
 """
 
 from kit.core import params as kp
@@ -23,6 +25,9 @@ PARAMS = kp.Spec(
     concept_size=kp.Int(10, 200),
     sim_repeats=kp.Int(2, 200),
     sim_train=kp.Int(10, 500),
+    anchor_images=kp.Int(1, 200),
+    tabular_epochs=kp.Int(1, 500),
+    shap_rows=kp.Int(1, 171),
     seed=kp.Int(0),
     results_path=kp.Optional(kp.Str()),
 )

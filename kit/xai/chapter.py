@@ -283,29 +283,6 @@ def case_study(clf: Classifier, data: Data, opts: dict, tcav_df: pd.DataFrame,
     return fig, text, index
 
 
-def explore(clf: Classifier, data: Data, opts: dict, tcav_df: pd.DataFrame):
-    """Section "Explore": a render function for the widget panel."""
-
-    def render(image: int, why_not: int):
-        fig, text, _ = case_study(clf, data, opts, tcav_df, index=int(image),
-                                  why_not=int(why_not))
-        return _Both(fig, text)
-
-    return render
-
-
-class _Both:
-    """A figure and a caption shown together in a widget panel."""
-
-    def __init__(self, fig, text: str) -> None:
-        self.fig, self.text = fig, text
-
-    def _repr_html_(self) -> str:
-        from kit.core.widgets import to_html
-
-        return to_html(self.fig) + f"<p>{self.text}</p>"
-
-
 def first_mistake(clf: Classifier, data: Data) -> int:
     """Section "Case study": the first misclassified test digit (0 when there is none)."""
     wrong = np.flatnonzero(clf.predict(data.x_test) != data.y_test)

@@ -292,3 +292,140 @@ def test_bad_inputs_give_clear_errors(linear, small):
         metrics.deletion_insertion(clf, x, 0, np.zeros((2, 8)))
     with pytest.raises(ValueError, match="train_size must be an int >= 10"):
         metrics.simulatability(x, np.zeros(2), x, x, np.zeros(2), train_size=2)
+
+
+# ------------------------------------------------ MindSpore XAI side by side (kit.xai.anchor)
+
+def _xai():
+    """mindspore_xai, or skip: it is the optional extra ``anchors``."""
+    return pytest.importorskip("mindspore_xai.explainer")
+
+
+def test_cosine_on_hand_made_maps():
+    from kit.xai import anchor
+
+    a = np.array([[1.0, 0.0], [1.0, 1.0], [0.0, 0.0]])
+    b = np.array([[0.0, 2.0], [2.0, 2.0], [1.0, 0.0]])
+    np.testing.assert_allclose(anchor.cosine(a, b), [0.0, 1.0, 0.0])
+
+
+def test_hook_arguments_are_swapped_against_mindspore_xai_1_8():
+    _xai()
+    from kit.xai import anchor
+
+    seen = anchor.hook_semantics()
+    # MindSpore 2.10: grad_input leaves towards the ReLU's input (masked), grad_output arrives
+    assert seen == {"grad_input": [0.0, 4.0], "grad_output": [3.0, 4.0]}
+
+
+def test_mindspore_xai_maps_match_the_kit_where_the_definitions_match(small):
+    _xai()
+    from kit.xai import anchor
+
+    cnn, _, d = small
+    x = d.images[500:503]
+    t = cnn.predict(x)
+    g = anchor.xai_explain("Gradient", cnn, x, t)
+    np.testing.assert_allclose(g, attr.gradient(cnn, x, t), rtol=1e-4, atol=1e-6)
+    # its GuidedBackprop computes deconvolution and its Deconvolution guided backprop here
+    gb = anchor.xai_explain("Guided Backprop", cnn, x, t)
+    np.testing.assert_allclose(gb, np.abs(anchor.deconvolution(cnn, x, t)), rtol=1e-4,
+                               atol=1e-6)
+    dc = anchor.xai_explain("Deconvolution", cnn, x, t)
+    np.testing.assert_allclose(dc, np.abs(attr.guided_backprop(cnn, x, t)), rtol=1e-4,
+                               atol=1e-6)
+    assert anchor.gradcam_reproduction(cnn, x, t) < 1e-4
+
+
+def test_compare_scores_both_libraries_with_the_kit_metrics(small):
+    _xai()
+    from kit.xai import anchor
+
+    cnn, _, d = small
+    x = d.images[500:502]
+    c = anchor.compare(cnn, x, cnn.predict(x), {}, rise_masks=20,
+                       methods=("Gradient", "Occlusion"))
+    assert c.failures == {}
+    assert list(c.table.index) == ["Gradient", "Occlusion"]
+    assert c.table.loc["Gradient", "Spearman |kit| vs |XAI|"] > 0.99
+    # 3x3 occlusion in both; mindspore_xai divides by (windows + 1), so ranks differ a little
+    assert c.table.loc["Occlusion", "Spearman |kit| vs |XAI|"] > 0.9
+    for col in ("kit insertion AUC", "XAI insertion AUC", "kit s/image", "XAI s/image"):
+        assert c.table[col].notna().all()
+
+
+def test_anchor_bad_inputs(small):
+    _xai()
+    from kit.xai import anchor
+
+    cnn, mlp, _ = small
+    with pytest.raises(ValueError, match="method must be one of"):
+        anchor.make_explainer("LRP", cnn)
+    with pytest.raises(ValueError, match="image model"):
+        anchor.make_explainer("Gradient", mlp)
+    with pytest.raises(ValueError, match="rise_masks"):
+        anchor.make_explainer("RISE", cnn, rise_masks=0)
+
+
+# ------------------------------------------------------------ tabular model (kit.xai.tabular)
+
+def test_tabular_data_and_permutation_importance_of_a_linear_model():
+    import mindspore as ms
+    from mindspore import nn
+
+    from kit.xai import tabular
+
+    data = tabular.load(0)
+    assert data.x_train.shape == (398, 30) and data.x_test.shape == (171, 30)
+    np.testing.assert_allclose(data.x_train.mean(0), 0, atol=1e-5)
+    net = nn.Dense(30, 2)
+    w = np.zeros((2, 30), np.float32)
+    w[0, 3] = 2.0  # only feature 3 (mean area, high in malignant = class 0) matters
+    net.weight.set_data(ms.Tensor(w))
+    net.bias.set_data(ms.Tensor(np.zeros(2, np.float32)))
+    clf = M.Classifier(net, (30,), 2, "linear")
+    imp = tabular.permutation_importance(clf, data.x_test, data.y_test, repeats=3)
+    assert imp[3] > 0 and np.all(np.delete(imp, 3) == 0)
+    with pytest.raises(ValueError, match="repeats"):
+        tabular.permutation_importance(clf, data.x_test, data.y_test, repeats=0)
+    a, acc = tabular.logistic_attributions(data)
+    assert a.shape == data.x_test.shape and acc > 0.9
+
+
+# --------------------------------------------------------------- Explore (kit.xai.explore)
+
+def test_draw_grid_codes_and_toggles():
+    from kit.xai import explore
+
+    img = np.zeros((8, 8), np.float32)
+    img[2, 3] = 0.9
+    code = explore.image_to_code(img)
+    assert code[2 * 8 + 3] == "1" and code.count("1") == 1
+    np.testing.assert_array_equal(explore.code_to_image(code), (img >= 0.5).astype(np.float32))
+    grid = explore.DrawGrid(img)
+    grid.buttons[0].value = True
+    assert grid.value[0] == "1" and grid.value[19] == "1"
+    grid.draw(np.zeros((8, 8)))
+    assert grid.value == "0" * 64
+    with pytest.raises(ValueError, match="code must be"):
+        explore.code_to_image("01")
+    with pytest.raises(ValueError, match="img must have shape"):
+        explore.image_to_code(np.zeros((4, 4)))
+
+
+def test_explore_panel_explains_a_test_image_and_a_drawing(small):
+    from kit.core import widgets as kw
+    from kit.xai import explore
+
+    cnn, _, d = small
+    x_tr, y_tr, x_te = d.images[:400], d.target[:400].astype(np.int64), d.images[400:450]
+    cidx = concepts.concept_sets(x_tr, 10, 0)
+    ctx = explore.context(cnn, x_tr, y_tr, x_te, cidx, {"Integrated Gradients": {"steps": 8}})
+    p = kw.panel(explore.controls(ctx, 0, 3), explore.render(ctx))
+    assert p.last.text.startswith("test image 0: prediction")
+    p.controls["source"].value = "drawing"
+    p.controls["drawing"].buttons[10].value = True
+    assert p.renders == 3 and p.last.text.startswith("your drawing: prediction")
+    assert "closed loop" in p.last.text and "<img" in p.output.value
+    with pytest.raises(ValueError, match="why_not"):
+        explore.explain_image(ctx, x_te[0], 10)

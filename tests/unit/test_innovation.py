@@ -176,6 +176,18 @@ def test_partition_quality_ordering(small_graph):
     assert cut["hash"] == pytest.approx(0.75, abs=0.05)  # random: (k - 1) / k
 
 
+def test_restreaming_improves_on_one_pass_and_keeps_balance(small_graph):
+    order = gs.bfs_order(small_graph, 0)
+    one = gs.fennel_partition(small_graph, 4, order, slack=1.05)
+    again = gs.fennel_partition(small_graph, 4, order, slack=1.05, initial=one)
+    five = gs.restream_fennel(small_graph, 4, 5, order)
+    cuts = [gs.edge_cut(small_graph, p) for p in (one, again, five)]
+    assert cuts[2] <= cuts[1] < cuts[0]
+    assert gs.imbalance(five, 4) <= 1.05 + 1e-9
+    with pytest.raises(ValueError, match="passes"):
+        gs.restream_fennel(small_graph, 4, 0, order)
+
+
 def test_sampling_counts_halo(small_graph):
     part = np.zeros(small_graph.nodes, dtype=np.int32)
     assert gs.minibatch_halo(small_graph, part, 64, (5, 3), 4).remote == 0

@@ -484,6 +484,27 @@ FINDINGS: tuple[Finding, ...] = (
                 "guided [0, 4])")
         """),
     Finding(
+        "mindarmour-dpmodel-cpu", "MindArmour's DPModel refuses CPU", ("05",),
+        expected="mindarmour.privacy.diff_privacy.DPModel builds and trains on CPU like Model.",
+        actual="The constructor raises ValueError: 'device_target' or DP training should be "
+               "'GPU' or 'Ascend', but got CPU (MindArmour 2.0.0 with MindSpore 2.10.0).",
+        workaround="Chapter 05 runs MindArmour's Gaussian noise mechanism inside the kit's "
+                   "DP-SGD loop and compares its RDPMonitor epsilon with dp_accounting "
+                   "(kit.trust.anchor).",
+        impact="MindArmour's DP training cannot be used or tested on CPU-only machines.",
+        code="""
+        from mindarmour.privacy.diff_privacy import DPModel, NoiseMechanismsFactory
+        net = nn.Dense(4, 2)
+        mech = NoiseMechanismsFactory().create("Gaussian", norm_bound=1.0,
+                                               initial_noise_multiplier=1.0)
+        try:
+            DPModel(micro_batches=2, norm_bound=1.0, noise_mech=mech, network=net,
+                    loss_fn=nn.SoftmaxCrossEntropyWithLogits(sparse=True),
+                    optimizer=nn.SGD(net.trainable_params(), 0.1))
+        except ValueError as err:
+            gap(first_line(err))
+        """),
+    Finding(
         "cross-entropy-second-order", "Second derivatives through ops.cross_entropy fail",
         ("01",),
         expected="A Hessian-vector product (ms.grad of the gradient-vector product) of a "

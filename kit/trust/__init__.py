@@ -1,13 +1,15 @@
 """Chapter 05: verifiable and certifiable trustworthy AI -- one model, one trust card.
 
-Modules: ``models`` (MindSpore MLPs and training objectives: standard, Gaussian noise, FGSM-RS,
-PGD, IBP), ``attacks`` (FGSM, PGD l-inf/l2 with restarts), ``verify`` (IBP and CROWN bounds in
-exact float64 arithmetic on the trained weights), ``smoothing`` (Cohen et al.'s PREDICT and
-CERTIFY with Clopper-Pearson), ``privacy`` (DP-SGD with per-example gradients by ``ms.vmap``,
-an RDP accountant checked against ``dp_accounting``, membership inference), ``backdoor``
-(BadNets, spectral signatures, activation clustering), ``fairness`` (group gaps with bootstrap
-CIs, threshold mitigation on a documented synthetic data set), ``chapter`` (the notebook's
-experiments, the trust card and the Explore widget).
+Modules: ``models`` (MindSpore MLPs and a small CNN; training objectives: standard, Gaussian
+noise, FGSM-RS, PGD, IBP through dense and conv layers), ``attacks`` (FGSM, PGD l-inf/l2 with
+restarts), ``verify`` (IBP, CROWN and alpha-CROWN bounds in exact float64 arithmetic on the
+trained weights, convolutions included), ``smoothing`` (Cohen et al.'s PREDICT and CERTIFY with
+Clopper-Pearson), ``privacy`` (DP-SGD with per-example gradients by ``ms.vmap``, an RDP
+accountant checked against ``dp_accounting``, membership inference), ``backdoor`` (BadNets,
+spectral signatures, activation clustering), ``fairness`` (group gaps with bootstrap CIs,
+threshold mitigation on a documented synthetic data set), ``anchor`` (MindArmour's attacks and
+DP pieces side by side with the kit's), ``chapter`` (the notebook's experiments, the trust card
+and the Explore widget).
 """
 
 from kit.core import params as kp
@@ -18,6 +20,7 @@ PARAMS = kp.Spec(
     hidden=kp.Int(8, 512),
     epochs=kp.Int(1, 500),
     ibp_epochs=kp.Int(1, 1000),
+    cnn_epochs=kp.Int(1, 1000),
     eps=kp.Float(0.0, 1.0),
     pgd_steps=kp.Int(1, 500),
     pgd_restarts=kp.Int(1, 50),

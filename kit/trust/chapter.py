@@ -52,16 +52,20 @@ def check_params(p: dict[str, Any]) -> None:
 # --- Experiment 1: attacks, adversarial training, verification -----------------------------
 
 def train_suite(data: Data, hidden: int, epochs: int, ibp_epochs: int, eps: float,
-                seed: int) -> tuple[dict[str, M.MLP], dict[str, float]]:
-    """Section "Experiment 1": the standard model and three robust ones, with training times."""
+                seed: int, cnn_epochs: int = 0) -> tuple[dict[str, Any], dict[str, float]]:
+    """Section "Experiment 1": the standard MLP, three robust ones and (``cnn_epochs`` > 0) the
+    IBP-trained CNN ``cnn_ibp``, with training times."""
     nets, secs = {}, {}
-    plan = {"standard": epochs, "fgsm_rs": epochs, "pgd": epochs, "ibp": ibp_epochs}
-    for kind, ep in plan.items():
+    plan = {"standard": ("mlp", "standard", epochs), "fgsm_rs": ("mlp", "fgsm_rs", epochs),
+            "pgd": ("mlp", "pgd", epochs), "ibp": ("mlp", "ibp", ibp_epochs)}
+    if cnn_epochs > 0:
+        plan["cnn_ibp"] = ("cnn", "ibp", cnn_epochs)
+    for name, (arch, kind, ep) in plan.items():
         t0 = time.perf_counter()
-        nets[kind] = M.train(data.x_train, data.y_train,
-                             M.TrainConfig(kind=kind, hidden=hidden, epochs=ep, eps=eps,
-                                           seed=seed))
-        secs[kind] = time.perf_counter() - t0
+        nets[name] = M.train(data.x_train, data.y_train,
+                             M.TrainConfig(kind=kind, arch=arch, hidden=hidden, epochs=ep,
+                                           eps=eps, seed=seed))
+        secs[name] = time.perf_counter() - t0
     return nets, secs
 
 
@@ -73,10 +77,13 @@ class Robustness:
     masks: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)
 
 
-def robustness(nets: dict[str, M.MLP], x: np.ndarray, y: np.ndarray, eps: float,
-               steps: int, restarts: int, seed: int) -> Robustness:
+def robustness(nets: dict[str, Any], x: np.ndarray, y: np.ndarray, eps: float,
+               steps: int, restarts: int, seed: int,
+               alpha_models: tuple[str, ...] = ("ibp",)) -> Robustness:
     """Section "Experiment 1": clean, FGSM, PGD-linf, PGD-l2 (radius 8 * eps, the l2 ball's
-    volume-matched size in 64 dimensions), IBP- and CROWN-verified accuracy at ``eps``."""
+    volume-matched size in 64 dimensions), IBP- and CROWN-verified accuracy at ``eps``, and
+    alpha-CROWN for the models in ``alpha_models`` (run only on the correct points CROWN leaves
+    unverified: alpha-CROWN's bound is never below CROWN's)."""
     rows, masks = [], {}
     for name, net in nets.items():
         p = M.weights(net)
@@ -88,22 +95,32 @@ def robustness(nets: dict[str, M.MLP], x: np.ndarray, y: np.ndarray, eps: float,
         crown, m_crown = verify.verified_accuracy(p, x, y, eps, "crown")
         correct = M.predict_logits(net, x).argmax(1) == y
         masks[name] = {"ibp": m_ibp & correct, "crown": m_crown & correct}
+        alpha = np.nan
+        if name in alpha_models:
+            rest = correct & ~masks[name]["crown"]
+            m_alpha = masks[name]["crown"].copy()
+            if rest.any():
+                m_alpha[rest] = verify.verified_accuracy(p, x[rest], y[rest], eps,
+                                                         "alpha_crown")[1]
+            masks[name]["alpha_crown"] = m_alpha
+            alpha = float(m_alpha.mean())
         rows.append({"model": name, "clean": clean, "FGSM": fg, "PGD linf": pgd,
                      "PGD l2": pgd2, "IBP verified": float(masks[name]["ibp"].mean()),
-                     "CROWN verified": float(masks[name]["crown"].mean())})
+                     "CROWN verified": float(masks[name]["crown"].mean()),
+                     "alpha-CROWN verified": alpha})
         assert ibp >= rows[-1]["IBP verified"] and crown >= rows[-1]["CROWN verified"]
     return Robustness(pd.DataFrame(rows).set_index("model"), masks)
 
 
-def verification_soundness(nets: dict[str, M.MLP], masks: dict[str, dict[str, np.ndarray]],
+def verification_soundness(nets: dict[str, Any], masks: dict[str, dict[str, np.ndarray]],
                            x: np.ndarray, y: np.ndarray, eps: float, steps: int,
                            restarts: int, seed: int) -> tuple[int, int]:
-    """Section "Soundness": attack every IBP- or CROWN-verified point with a strong PGD (margin
-    loss, 4x the steps, 2x the restarts); any misclassified point is a violation.
+    """Section "Soundness": attack every IBP-, CROWN- or alpha-CROWN-verified point with a strong
+    PGD (margin loss, 4x the steps, 2x the restarts); any misclassified point is a violation.
     Returns (violations, points attacked)."""
     violations, attacked = 0, 0
     for name, net in nets.items():
-        mask = masks[name]["ibp"] | masks[name]["crown"]
+        mask = np.logical_or.reduce(list(masks[name].values()))
         if not mask.any():
             continue
         xa = attacks.pgd(net, x[mask], y[mask], eps, "linf", 4 * steps, 2 * restarts,
@@ -282,9 +299,12 @@ def trust_card(rob: pd.DataFrame, smooth: pd.DataFrame, dp: pd.DataFrame, mia_ou
     (n/a where a dimension does not apply to that model)."""
     rows = []
     for name, r in rob.iterrows():
-        rows.append({"model": f"MLP {name}", "clean": r["clean"], f"PGD linf eps={eps}":
+        label = f"CNN {name[4:]}" if name.startswith("cnn_") else f"MLP {name}"
+        rows.append({"model": label, "clean": r["clean"], f"PGD linf eps={eps}":
                      r["PGD linf"], "IBP verified": r["IBP verified"],
-                     "CROWN verified": r["CROWN verified"], "smoothing cert. r=0.5": np.nan,
+                     "CROWN verified": r["CROWN verified"],
+                     "alpha-CROWN verified": r.get("alpha-CROWN verified", np.nan),
+                     "smoothing cert. r=0.5": np.nan,
                      "DP epsilon": np.inf})
     for s, r in smooth.iterrows():
         rows.append({"model": f"MLP noise sigma={s}", "clean": r["base clean"],

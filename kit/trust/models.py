@@ -16,7 +16,10 @@ import mindspore as ms
 import numpy as np
 from mindspore import nn, ops
 
+from kit.trust import verify
+
 OBJECTIVES = ("standard", "noise", "fgsm_rs", "pgd", "ibp")
+ARCHS = ("mlp", "cnn")
 
 
 class MLP(nn.Cell):
@@ -47,8 +50,48 @@ class MLP(nn.Cell):
         return x
 
 
-def weights(net: MLP) -> list[tuple[np.ndarray, np.ndarray]]:
-    """``[(W, b), ...]`` as float64 numpy with ``W`` of shape (out, in), for exact verification."""
+class CNN(nn.Cell):
+    """Section "Method": conv 1->c1 3x3 (pad 1) - ReLU - conv c1->c2 3x3 stride 2 (pad 1) - ReLU
+    - flatten - dense -> classes. It takes the same flat 64-pixel rows as :class:`MLP`, so every
+    attack and verifier of the chapter applies to it unchanged."""
+
+    def __init__(self, channels: tuple[int, int] = (8, 16), n_classes: int = 10,
+                 side: int = 8) -> None:
+        super().__init__()
+        if len(channels) != 2 or any(int(c) < 1 for c in channels):
+            raise ValueError(f"channels must be two positive widths, got {channels!r}")
+        c1, c2 = (int(c) for c in channels)
+        self.side, self.channels = int(side), (c1, c2)
+        self.sizes = (self.side * self.side, int(n_classes))
+        self.conv1 = nn.Conv2d(1, c1, 3, stride=1, pad_mode="pad", padding=1, has_bias=True)
+        self.conv2 = nn.Conv2d(c1, c2, 3, stride=2, pad_mode="pad", padding=1, has_bias=True)
+        self.fc = nn.Dense(c2 * ((self.side + 1) // 2) ** 2, int(n_classes))
+
+    def construct(self, x: ms.Tensor) -> ms.Tensor:
+        h = x.reshape(x.shape[0], 1, self.side, self.side)
+        h = ops.relu(self.conv2(ops.relu(self.conv1(h))))
+        return self.fc(h.reshape(h.shape[0], -1))
+
+    def conv_layers(self) -> list[tuple[np.ndarray, np.ndarray, int, int]]:
+        """``[(W, b, stride, padding), ...]`` of the two convolutions as float64 numpy."""
+        return [(c.weight.asnumpy().astype(np.float64), c.bias.asnumpy().astype(np.float64),
+                 s, 1) for c, s in ((self.conv1, 1), (self.conv2, 2))]
+
+
+def weights(net: MLP | CNN) -> list[tuple[np.ndarray, np.ndarray]]:
+    """``[(W, b), ...]`` as float64 numpy with ``W`` of shape (out, in), for exact verification.
+    A :class:`CNN`'s convolutions are lowered to their exact dense matrices on the 8x8 grid
+    (``verify.conv_as_dense``; flatten is the identity on that layout), so IBP and CROWN apply
+    to it as to an MLP."""
+    if isinstance(net, CNN):
+        shape = (1, net.side, net.side)
+        out = []
+        for w, b, stride, pad in net.conv_layers():
+            wd, bd, shape = verify.conv_as_dense(w, b, shape, stride, pad)
+            out.append((wd, bd))
+        fc = net.fc
+        return out + [(fc.weight.asnumpy().astype(np.float64),
+                       fc.bias.asnumpy().astype(np.float64))]
     return [(layer.weight.asnumpy().astype(np.float64), layer.bias.asnumpy().astype(np.float64))
             for layer in net.layers]
 
@@ -86,15 +129,49 @@ def ibp_worst_logits(net: MLP, x: ms.Tensor, y: ms.Tensor, eps: ms.Tensor) -> ms
     return -(center - radius)
 
 
+def _conv_interval(lo: ms.Tensor, hi: ms.Tensor, conv: nn.Conv2d,
+                   stride: int) -> tuple[ms.Tensor, ms.Tensor]:
+    """Exact bounds of a convolution over the box ``[lo, hi]`` by the W+/W- split, in
+    MindSpore conv ops (differentiable)."""
+    w = conv.weight
+    wp, wn = ops.relu(w), -ops.relu(-w)
+    b = conv.bias.reshape(1, -1, 1, 1)
+    low = (ops.conv2d(lo, wp, None, stride, "pad", 1) + ops.conv2d(hi, wn, None, stride, "pad", 1)
+           + b)
+    high = (ops.conv2d(hi, wp, None, stride, "pad", 1) + ops.conv2d(lo, wn, None, stride, "pad", 1)
+            + b)
+    return low, high
+
+
+def cnn_worst_logits(net: CNN, x: ms.Tensor, y: ms.Tensor, eps: ms.Tensor) -> ms.Tensor:
+    """:func:`ibp_worst_logits` for the :class:`CNN`: intervals through conv, ReLU, conv, ReLU
+    and flatten, the last dense layer elided into the margin specification."""
+    side = net.side
+    lo = ops.clamp(x - eps, 0.0, 1.0).reshape(x.shape[0], 1, side, side)
+    hi = ops.clamp(x + eps, 0.0, 1.0).reshape(x.shape[0], 1, side, side)
+    lo, hi = _conv_interval(lo, hi, net.conv1, 1)
+    lo, hi = _conv_interval(ops.relu(lo), ops.relu(hi), net.conv2, 2)
+    lo, hi = ops.relu(lo).reshape(x.shape[0], -1), ops.relu(hi).reshape(x.shape[0], -1)
+    mid, rad = (hi + lo) / 2, (hi - lo) / 2
+    w, b = net.fc.weight, net.fc.bias
+    wd = ops.gather(w, y, 0)[:, None, :] - w[None, :, :]
+    bd = ops.gather(b, y, 0)[:, None] - b[None, :]
+    center = (wd * mid[:, None, :]).sum(-1) + bd
+    radius = (ops.abs(wd) * rad[:, None, :]).sum(-1)
+    return -(center - radius)
+
+
 class Objective(nn.Cell):
     """The training loss of one objective; ``eps`` and ``kappa`` are inputs so that a schedule
     does not recompile the graph."""
 
-    def __init__(self, net: MLP, kind: str, sigma: float = 0.25, pgd_steps: int = 7) -> None:
+    def __init__(self, net: MLP | CNN, kind: str, sigma: float = 0.25,
+                 pgd_steps: int = 7) -> None:
         super().__init__()
         if kind not in OBJECTIVES:
             raise ValueError(f"kind must be one of {', '.join(OBJECTIVES)}, got {kind!r}")
         self.net = net
+        self.is_cnn = isinstance(net, CNN)
         self.kind = kind
         self.sigma = float(sigma)
         self.pgd_steps = int(pgd_steps)
@@ -122,7 +199,11 @@ class Objective(nn.Cell):
                 xa = ops.clamp(xa, 0.0, 1.0)
             return _ce(self.net(ops.stop_gradient(xa)), y)
         if self.kind == "ibp":
-            robust = _ce(ibp_worst_logits(self.net, x, y, eps), y)
+            if self.is_cnn:
+                worst = cnn_worst_logits(self.net, x, y, eps)
+            else:
+                worst = ibp_worst_logits(self.net, x, y, eps)
+            robust = _ce(worst, y)
             return kappa * _ce(self.net(x), y) + (1 - kappa) * robust
         return _ce(self.net(x), y)
 
@@ -149,6 +230,8 @@ class TrainConfig:
     """How to train one model for the card (section "Experiments")."""
 
     kind: str = "standard"
+    arch: str = "mlp"
+    channels: tuple[int, int] = (8, 16)
     hidden: int = 64
     epochs: int = 30
     batch: int = 64
@@ -160,16 +243,21 @@ class TrainConfig:
     losses: list[float] = field(default_factory=list)
 
 
-def train(x: np.ndarray, y: np.ndarray, cfg: TrainConfig, n_classes: int = 10) -> MLP:
-    """Train a ``64-h-h-10`` MLP with ``cfg.kind``; IBP uses the ramp of Gowal et al. (eps from
-    0 to ``cfg.eps`` over the middle half of training, kappa from 1 to 0.5)."""
+def train(x: np.ndarray, y: np.ndarray, cfg: TrainConfig,
+          n_classes: int = 10) -> MLP | CNN:
+    """Train a ``64-h-h-10`` MLP (or, with ``cfg.arch == 'cnn'``, the :class:`CNN`) with
+    ``cfg.kind``; IBP uses the ramp of Gowal et al. (eps from 0 to ``cfg.eps`` over the middle
+    half of training, kappa from 1 to 0.5)."""
+    if cfg.arch not in ARCHS:
+        raise ValueError(f"arch must be one of {', '.join(ARCHS)}, got {cfg.arch!r}")
     if cfg.eps < 0:
         raise ValueError(f"eps must be >= 0, got {cfg.eps!r}")
     if cfg.sigma <= 0:
         raise ValueError(f"sigma must be > 0, got {cfg.sigma!r}")
     ms.set_seed(cfg.seed)
     rng = np.random.default_rng(cfg.seed)
-    net = MLP((x.shape[1], cfg.hidden, cfg.hidden, n_classes))
+    net = (MLP((x.shape[1], cfg.hidden, cfg.hidden, n_classes)) if cfg.arch == "mlp"
+           else CNN(cfg.channels, n_classes, int(round(np.sqrt(x.shape[1])))))
     step = TrainStep(Objective(net, cfg.kind, cfg.sigma, cfg.pgd_steps), cfg.lr)
     n = len(x)
     per_epoch = max(1, n // cfg.batch)
@@ -196,13 +284,13 @@ def train(x: np.ndarray, y: np.ndarray, cfg: TrainConfig, n_classes: int = 10) -
     return net
 
 
-def predict_logits(net: MLP, x: np.ndarray, batch: int = 8192) -> np.ndarray:
+def predict_logits(net: MLP | CNN, x: np.ndarray, batch: int = 8192) -> np.ndarray:
     """Logits for a numpy batch (MindSpore forward in chunks)."""
     out = [net(ms.Tensor(np.ascontiguousarray(x[i:i + batch], np.float32))).asnumpy()
            for i in range(0, len(x), batch)]
     return np.concatenate(out) if out else np.zeros((0, net.sizes[-1]), np.float32)
 
 
-def accuracy(net: MLP, x: np.ndarray, y: np.ndarray) -> float:
+def accuracy(net: MLP | CNN, x: np.ndarray, y: np.ndarray) -> float:
     """Clean accuracy on ``(x, y)``."""
     return float((predict_logits(net, x).argmax(1) == y).mean())

@@ -11,6 +11,7 @@ subsampled Gaussian mechanism at integer orders (Mironov, Talwar and Zhang 2019)
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import mindspore as ms
@@ -160,8 +161,12 @@ class DPConfig:
     losses: list[float] = field(default_factory=list)
 
 
-def train_dp(x: np.ndarray, y: np.ndarray, cfg: DPConfig) -> MLP:
-    """DP-SGD with Poisson sampling; the noise is calibrated so the run spends ``cfg.epsilon``."""
+def train_dp(x: np.ndarray, y: np.ndarray, cfg: DPConfig,
+             noise: Callable[[tuple[int, ...]], np.ndarray] | None = None) -> MLP:
+    """DP-SGD with Poisson sampling; the noise is calibrated so the run spends ``cfg.epsilon``.
+    ``noise(shape)`` may replace the Gaussian draw of standard deviation
+    ``noise_multiplier * clip`` (section "MindArmour side by side" passes MindArmour's
+    mechanism)."""
     check_delta(cfg.delta)
     n = len(x)
     q = cfg.batch / n
@@ -188,8 +193,9 @@ def train_dp(x: np.ndarray, y: np.ndarray, cfg: DPConfig) -> MLP:
             sums = clipped_sum(*tparams, ms.Tensor(xs), ms.Tensor(ys), ms.Tensor(mask), clip)
             total = [t + s.asnumpy() for t, s in zip(total, sums, strict=True)]
         for j, p in enumerate(params):
-            noisy = (total[j] + cfg.noise_multiplier * cfg.clip
-                     * rng.standard_normal(p.shape)) / cfg.batch
+            draw = (cfg.noise_multiplier * cfg.clip * rng.standard_normal(p.shape)
+                    if noise is None else noise(p.shape))
+            noisy = (total[j] + draw) / cfg.batch
             velocity[j] = cfg.momentum * velocity[j] + noisy
             params[j] = (p - cfg.lr * velocity[j]).astype(np.float32)
     for p, v in zip(net.trainable_params(), params, strict=True):

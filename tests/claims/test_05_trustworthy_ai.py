@@ -20,6 +20,35 @@ def test_every_certificate_survives_attack(metrics):
     assert metrics["certificate_violations"] == 0
     attacked = metrics["certified_points_attacked"]
     assert attacked["ibp_or_crown"] > 0 and attacked["smoothing"] > 0
+    assert attacked["cnn"] > 0          # the CNN's IBP/CROWN certificates are attacked too
+
+
+def test_cnn_is_verified_through_its_convolutions(metrics):
+    # smoke trains the CNN for 4 epochs: IBP verifies few points (0.09 measured), CROWN many
+    assert (0 < metrics["cnn_ibp_verified_accuracy"] <= metrics["cnn_crown_verified_accuracy"]
+            <= metrics["cnn_pgd_accuracy"] <= metrics["cnn_clean_accuracy"])
+    assert metrics["cnn_clean_accuracy"] > 0.8
+    assert metrics["robustness_by_model"]["cnn_ibp"]["IBP verified"] == (
+        metrics["cnn_ibp_verified_accuracy"])
+
+
+def test_alpha_crown_is_at_least_crown(metrics):
+    assert (metrics["crown_verified_accuracy"] <= metrics["alpha_crown_verified_accuracy"]
+            <= metrics["pgd_accuracy"])
+
+
+def test_mindarmour_side_by_side(metrics):
+    if not metrics.get("mindarmour_available"):
+        pytest.skip("MindArmour (optional extra 'anchors') is not installed")
+    assert metrics["kit_fgsm_accuracy"] == metrics["mindarmour_fgsm_accuracy"]
+    assert metrics["fgsm_agreement"] == 1.0
+    assert metrics["pgd_agreement"] >= 0.9
+    assert abs(metrics["kit_pgd_accuracy"] - metrics["mindarmour_pgd_accuracy"]) <= 0.1
+    dp = metrics["mindarmour_dp"]
+    assert dp["kit_epsilon"] == pytest.approx(dp["dp_accounting_epsilon"], rel=1e-6)
+    assert dp["mindarmour_rdp_epsilon"] > dp["dp_accounting_epsilon"]   # looser conversion
+    assert dp["mechanism_noise_std"] == pytest.approx(dp["noise_multiplier"], rel=0.05)
+    assert metrics["mindarmour_dp_accuracy"] > 0.5
 
 
 def test_verified_le_pgd_robust_le_clean(metrics):

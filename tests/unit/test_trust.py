@@ -1,6 +1,7 @@
-"""kit.trust (chapter 05): bounds contain sampled outputs, Clopper-Pearson and the DP accountant
-against scipy and dp_accounting, per-example gradients, attacks increase the loss, the
-soundness test at small size, and clear errors for bad input."""
+"""kit.trust (chapter 05): bounds contain sampled outputs (dense, conv, CROWN, alpha-CROWN),
+Clopper-Pearson and the DP accountant against scipy and dp_accounting, per-example gradients,
+attacks increase the loss, the soundness test at small size (MLP and CNN), MindArmour side by
+side (skipped only when it cannot be imported), and clear errors for bad input."""
 
 import math
 
@@ -131,6 +132,15 @@ def test_sample_counts_too_small_are_refused():
     (lambda: privacy.noise_for_epsilon(-1.0, 0.1, 10, 1e-5), "epsilon must be > 0"),
     (lambda: M.train(np.zeros((4, 64), np.float32), np.zeros(4, np.int32),
                      M.TrainConfig(sigma=0.0)), "sigma must be > 0"),
+    (lambda: M.train(np.zeros((4, 64), np.float32), np.zeros(4, np.int32),
+                     M.TrainConfig(arch="rnn")), "arch must be one of mlp, cnn, got 'rnn'"),
+    (lambda: M.CNN((8,)), r"channels must be two positive widths, got \(8,\)"),
+    (lambda: verify.conv2d_np(np.zeros((1, 1, 4, 4)), np.zeros((1, 1, 3, 3)), 0, 1),
+     "stride must be >= 1 and pad >= 0, got 0 and 1"),
+    (lambda: verify.verified_accuracy([(np.eye(2), np.zeros(2))], np.zeros((1, 2)),
+                                      np.zeros(1, int), 0.1, "lp"), "method must be one of"),
+    (lambda: verify.alpha_crown_margins([(np.eye(2), np.zeros(2))], np.zeros((1, 2)),
+                                        np.zeros(1, int), 0.1, steps=-1), "steps must be >= 0"),
 ])
 def test_bad_input_raises_clear_errors(fn, message):
     with pytest.raises(ValueError, match=message):
@@ -202,6 +212,7 @@ def test_soundness_no_pgd_counterexample_inside_certificates(data, ibp_net):
     rob = chapter.robustness(nets, x, y, 0.1, 10, 1, 0)
     masks = rob.masks["ibp"]
     assert masks["ibp"].sum() + masks["crown"].sum() > 0
+    assert (masks["alpha_crown"] >= masks["crown"]).all()
     violations, attacked = chapter.verification_soundness(nets, rob.masks, x, y, 0.1, 10, 1, 0)
     assert violations == 0 and attacked > 0
     run = chapter.SmoothingRun(0.25, ibp_net,
@@ -267,3 +278,116 @@ def test_smoothing_tradeoff_needs_a_strict_win_at_large_radius():
                                         run(0.5, [0.8, 0.8, -1, -1])], y)
     assert three["holds"] and list(three["pairs"]) == ["0.25->0.5", "0.5->1.0"]
     assert not three["pairs"]["0.5->1.0"]["holds"]
+
+
+# --- convolutions, the CNN and alpha-CROWN ---------------------------------------------------
+
+@pytest.fixture(scope="module")
+def cnn_net(data):
+    return M.train(data.x_train, data.y_train,
+                   M.TrainConfig(kind="standard", arch="cnn", epochs=2, seed=0))
+
+
+def test_conv_interval_contains_samples_and_is_exact_at_zero_width():
+    import mindspore as ms
+    from mindspore import ops
+
+    rng = np.random.default_rng(3)
+    w, b = rng.normal(0, 0.5, (4, 2, 3, 3)), rng.normal(0, 0.1, 4)
+    x = rng.uniform(0, 1, (3, 2, 8, 8))
+    ref = ops.conv2d(ms.Tensor(x.astype(np.float32)), ms.Tensor(w.astype(np.float32)), None, 2,
+                     "pad", 1).asnumpy()
+    np.testing.assert_allclose(verify.conv2d_np(x, w, 2, 1), ref, atol=1e-5)
+    lo, hi = x - 0.1, x + 0.1
+    for stride in (1, 2):
+        low, high = verify.conv_interval(w, b, lo, hi, stride, 1)
+        for _ in range(100):
+            z = verify.conv2d_np(rng.uniform(lo, hi), w, stride, 1) + b.reshape(1, -1, 1, 1)
+            assert (z >= low - 1e-9).all() and (z <= high + 1e-9).all()
+        corner = np.where(rng.random(x.shape) < 0.5, lo, hi)
+        z = verify.conv2d_np(corner, w, stride, 1) + b.reshape(1, -1, 1, 1)
+        assert (z >= low - 1e-9).all() and (z <= high + 1e-9).all()
+        exact = verify.conv2d_np(x, w, stride, 1) + b.reshape(1, -1, 1, 1)
+        low0, high0 = verify.conv_interval(w, b, x, x, stride, 1)
+        np.testing.assert_allclose(low0, exact, atol=1e-12)
+        np.testing.assert_allclose(high0, exact, atol=1e-12)
+
+
+def test_cnn_lowering_native_conv_ibp_and_mindspore_ibp_agree(data, cnn_net):
+    import mindspore as ms
+
+    x, y = data.x_test[:16], data.y_test[:16]
+    p = M.weights(cnn_net)
+    assert [w.shape for w, _ in p] == [(512, 64), (256, 512), (10, 256)]
+    np.testing.assert_allclose(M.forward_np(p, x), M.predict_logits(cnn_net, x), atol=1e-4)
+    native = verify.ibp_conv_margins(cnn_net.conv_layers(), p[-1], x, y, 0.05)
+    np.testing.assert_allclose(native, verify.ibp_margins(p, x, y, 0.05), atol=1e-10)
+    worst = M.cnn_worst_logits(cnn_net, ms.Tensor(x), ms.Tensor(y),
+                               ms.Tensor(np.float32(0.05))).asnumpy()
+    np.testing.assert_allclose(-worst, native, atol=1e-3)
+    crown = verify.crown_margins(p, x, y, 0.05)
+    assert crown.mean() > native.mean()
+    rng = np.random.default_rng(4)
+    lo, hi = verify.input_box(x, 0.05)
+    for _ in range(50):
+        z = M.forward_np(p, rng.uniform(lo, hi))
+        assert (z[np.arange(16), y][:, None] - z >= crown - 1e-9).all()
+
+
+def test_cnn_ibp_training_runs_and_certificates_survive_pgd(data, cnn_net):
+    ibp_cnn = M.train(data.x_train[:256], data.y_train[:256],
+                      M.TrainConfig(kind="ibp", arch="cnn", epochs=2, eps=0.05, seed=0))
+    assert np.isfinite(M.predict_logits(ibp_cnn, data.x_test[:8])).all()
+    x, y = data.x_test[:60], data.y_test[:60]
+    nets = {"cnn": cnn_net, "cnn_ibp": ibp_cnn}
+    rob = chapter.robustness(nets, x, y, 0.02, 10, 1, 0, alpha_models=())
+    assert sum(m["ibp"].sum() + m["crown"].sum() for m in rob.masks.values()) > 0
+    violations, attacked = chapter.verification_soundness(nets, rob.masks, x, y, 0.02, 10, 1, 0)
+    assert violations == 0 and attacked > 0
+
+
+def test_alpha_crown_is_sound_and_never_below_crown():
+    rng = np.random.default_rng(5)
+    params = random_params(rng)
+    x = rng.uniform(0, 1, (6, 64))
+    y = rng.integers(0, 10, 6)
+    eps = 0.05
+    lo, hi = verify.input_box(x, eps)
+    pre = verify.crown_layers(params, x, eps)
+    wd, bd = verify.margin_spec(params, y)
+    crown = verify.crown_margins(params, x, y, eps)
+    np.testing.assert_allclose(verify.spec_bound(params, pre, wd, bd, lo, hi), crown, atol=1e-12)
+    alpha = verify.alpha_crown_margins(params, x, y, eps, steps=15)
+    assert (alpha >= crown - 1e-12).all() and (alpha - crown).mean() > 0
+    for _ in range(200):
+        z = M.forward_np(params, rng.uniform(lo, hi))
+        assert (z[np.arange(6), y][:, None] - z >= alpha - 1e-9).all()
+    corners = M.forward_np(params, np.where(rng.random(x.shape) < 0.5, lo, hi))
+    assert (corners[np.arange(6), y][:, None] - corners >= alpha - 1e-9).all()
+
+
+# --- MindArmour side by side (optional extra 'anchors') ----------------------------------------
+
+def test_mindarmour_fgsm_matches_kit_and_pgd_agrees(data, ibp_net):
+    pytest.importorskip("mindarmour")
+    from kit.trust import anchor
+
+    out = anchor.attack_comparison(ibp_net, data.x_test[:40], data.y_test[:40], 0.1, 10)
+    assert out["fgsm_agreement"] == 1.0 and out["fgsm_pixels_differing"] < 0.01
+    assert out["kit_fgsm_accuracy"] == out["mindarmour_fgsm_accuracy"]
+    clean = M.accuracy(ibp_net, data.x_test[:40], data.y_test[:40])
+    assert max(out["kit_pgd_accuracy"], out["mindarmour_pgd_accuracy"]) <= clean
+    assert out["pgd_agreement"] >= 0.85
+
+
+def test_mindarmour_dp_mechanism_and_accountant_beside_the_kit(data):
+    pytest.importorskip("mindarmour")
+    from kit.trust import anchor
+
+    cfg = privacy.DPConfig(epsilon=4.0, epochs=1, batch=128, hidden=16, seed=0)
+    out = anchor.dp_comparison(data.x_train, data.y_train, data.x_test, data.y_test, cfg)
+    assert out.mechanism_noise_std == pytest.approx(cfg.noise_multiplier * cfg.clip, rel=0.05)
+    assert out.kit_epsilon == pytest.approx(out.dp_accounting_epsilon, rel=1e-6)
+    # MindArmour's RDP conversion is the older, looser one: a larger epsilon for the same run
+    assert out.dp_accounting_epsilon < out.mindarmour_rdp_epsilon < 3 * out.dp_accounting_epsilon
+    assert 0.1 < out.mindarmour_mechanism_accuracy <= 1.0 and isinstance(out.dpmodel_error, str)

@@ -11,6 +11,7 @@ import pandas as pd
 from kit.datasets import digits
 from kit.xai import attribution as attr
 from kit.xai import concepts, counterfactual, examples, metrics
+from kit.xai.figures import image_strip
 from kit.xai.models import LAYERS, Classifier, make_classifier, randomised
 
 # Petsiuk et al. 2018 (RISE), Table 2: ResNet50 on ImageNet val, insertion / deletion AUC.
@@ -235,8 +236,6 @@ def case_study(clf: Classifier, data: Data, opts: dict, tcav_df: pd.DataFrame,
     """Section "Case study": one test digit explained end to end — prediction, attributions,
     "why not", nearest training images, representer points, counterfactual, concept scores.
     Returns the figure and a text summary."""
-    import matplotlib.pyplot as plt
-
     pred_all = clf.predict(data.x_test)
     if index is None:
         wrong = np.flatnonzero(pred_all != data.y_test)
@@ -261,15 +260,7 @@ def case_study(clf: Classifier, data: Data, opts: dict, tcav_df: pd.DataFrame,
               (f"counterfactual -> {other}", cf.x, "gray_r")]
     panels += [(f"nearest ({data.y_train[j]})", data.x_train[j], "gray_r") for j in near]
     panels += [(f"representer ({data.y_train[j]})", data.x_train[j], "gray_r") for j in top_rep]
-    fig, axes = plt.subplots(1, len(panels), figsize=(1.35 * len(panels), 1.7))
-    for ax, (title, img, cmap) in zip(axes, panels, strict=True):
-        lim = max(np.abs(img).max(), 1e-12)
-        ax.imshow(img, cmap=cmap, vmin=-lim if cmap == "RdBu_r" else 0,
-                  vmax=lim if cmap == "RdBu_r" else 1)
-        ax.set_title(title, fontsize=7)
-        ax.set_xticks([])
-        ax.set_yticks([])
-    fig.tight_layout()
+    fig = image_strip(panels, 1.35)
     p = clf.probs(x)[0]
     sig = tcav_df[(tcav_df["cls"] == pred) & tcav_df["significant"]]
     concepts_txt = ", ".join(f"{r.concept} ({r.score:.2f})" for r in sig.itertuples()) or "none"

@@ -16,6 +16,7 @@ import traitlets
 
 from kit.xai import attribution as attr
 from kit.xai import concepts, counterfactual, examples
+from kit.xai.figures import image_strip
 from kit.xai.models import Classifier, onehot
 
 SIZE = 8
@@ -117,8 +118,6 @@ def concept_scores(ctx: Context, x: np.ndarray, cls: int) -> dict[str, tuple[boo
 
 def explain_image(ctx: Context, x: np.ndarray, why_not: int):
     """Section "Explore": one image end to end. Returns a figure and a caption."""
-    import matplotlib.pyplot as plt
-
     clf = ctx.clf
     x = np.asarray(x, np.float32)
     if x.shape != (SIZE, SIZE):
@@ -140,15 +139,7 @@ def explain_image(ctx: Context, x: np.ndarray, why_not: int):
     panels.append((f"counterfactual -> {other}", cf.x, "gray_r"))
     panels += [(f"nearest ({ctx.y_train[j]})", ctx.x_train[j], "gray_r") for j in near]
     panels += [(f"prototype {pred}", ctx.x_train[j], "gray_r") for j in ctx.prototypes[pred]]
-    fig, axes = plt.subplots(1, len(panels), figsize=(1.3 * len(panels), 1.7))
-    for ax, (title, img, cmap) in zip(axes, panels, strict=True):
-        lim = max(np.abs(img).max(), 1e-12)
-        ax.imshow(img, cmap=cmap, vmin=-lim if cmap == "RdBu_r" else 0,
-                  vmax=lim if cmap == "RdBu_r" else 1)
-        ax.set_title(title, fontsize=7)
-        ax.set_xticks([])
-        ax.set_yticks([])
-    fig.tight_layout()
+    fig = image_strip(panels)
     cs = concept_scores(ctx, x, pred)
     ctxt = "; ".join(f"{n}: {'present' if has else 'absent'} by rule, CAV derivative {d:+.3f}"
                      for n, (has, d) in cs.items())

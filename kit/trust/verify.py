@@ -131,12 +131,22 @@ def _backsub(params: Params, k: int, a: np.ndarray, c: np.ndarray, pre: list,
     """Lower bound of ``A z_k + c`` (A: (B, m, n_k)) over the input box, where ``z_k`` is the
     pre-activation of layer ``k``; ``pre`` holds bounds of layers ``< k``."""
     w, b = params[k]
-    lam = a @ w                                         # (B, m, n_{k-1})
-    const = c + a @ b
-    for i in range(k - 1, -1, -1):
+    return _substitute(params, k - 1, a @ w, c + a @ b, pre, lo_x, hi_x)
+
+
+def _substitute(params: Params, top: int, lam: np.ndarray, const: np.ndarray, pre: list,
+                lo_x: np.ndarray, hi_x: np.ndarray,
+                lows: list[np.ndarray] | None = None) -> np.ndarray:
+    """Lower bound of ``lam @ a_top + const`` over the input box, back-substituting through
+    the ReLUs of layers ``top`` .. 0 with CROWN's relaxation; ``lows[i]`` (B, m, n_i) replace
+    the lower slopes of unstable neurons (alpha-CROWN; clipped to [0, 1], where any is sound)."""
+    for i in range(top, -1, -1):
         low_s, up_s, up_i = _relax(*pre[i])
+        lo, hi = pre[i]
+        low = low_s[:, None, :] if lows is None else np.where(
+            ((lo < 0) & (hi > 0))[:, None, :], np.clip(lows[i], 0.0, 1.0), low_s[:, None, :])
         pos, neg = np.maximum(lam, 0), np.minimum(lam, 0)
-        slope = pos * low_s[:, None, :] + neg * up_s[:, None, :]
+        slope = pos * low + neg * up_s[:, None, :]
         const = const + np.einsum("bmn,bn->bm", neg, up_i)
         w, b = params[i]
         const = const + slope @ b
@@ -213,20 +223,7 @@ def spec_bound(params: Params, pre: list, wd: np.ndarray, bd: np.ndarray, lo_x: 
     every hidden layer, with the lower ReLU slopes ``lows[i]`` (B, K, n_i) of unstable neurons
     (any value in [0, 1] is sound; ``None``: CROWN's adaptive 0/1). ``pre`` are the hidden
     layers' pre-activation bounds."""
-    lam, const = wd, bd
-    for i in range(len(params) - 2, -1, -1):
-        low_s, up_s, up_i = _relax(*pre[i])
-        lo, hi = pre[i]
-        low = low_s[:, None, :] if lows is None else np.where(
-            ((lo < 0) & (hi > 0))[:, None, :], np.clip(lows[i], 0.0, 1.0), low_s[:, None, :])
-        pos, neg = np.maximum(lam, 0), np.minimum(lam, 0)
-        slope = pos * low + neg * up_s[:, None, :]
-        const = const + np.einsum("bmn,bn->bm", neg, up_i)
-        w, b = params[i]
-        const = const + slope @ b
-        lam = slope @ w
-    return (const + np.einsum("bmn,bn->bm", np.maximum(lam, 0), lo_x)
-            + np.einsum("bmn,bn->bm", np.minimum(lam, 0), hi_x))
+    return _substitute(params, len(params) - 2, wd, bd, pre, lo_x, hi_x, lows)
 
 
 def _alpha_objective(alpha: Any, consts: tuple, lo_x: Any, hi_x: Any, wd: Any,

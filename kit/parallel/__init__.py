@@ -20,6 +20,7 @@ PARAMS = kp.Spec(
     inter_gbps=kp.ListOf(kp.Float(0.0, 10_000.0, low_open=True), 1, 4),
     exhaustive_layers=kp.Int(2, 6),
     dp_steps=kp.Int(5, 500),
+    dp_rounds=kp.Int(1, 20),
     dp_batch=kp.Int(8, 4096),
     seed=kp.Int(0),
     results_path=kp.Optional(kp.Str()),

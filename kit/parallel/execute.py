@@ -37,23 +37,25 @@ def _env() -> dict[str, str]:
     return env
 
 
-def _worker_args(out: Path, widths: str, batch: int, steps: int) -> list[str]:
+def _worker_args(out: Path, widths: str, batch: int, steps: int, rounds: int = 3) -> list[str]:
     return [str(WORKER), "--out", str(out), "--widths", widths, "--batch", str(batch),
-            "--steps", str(steps)]
+            "--steps", str(steps), "--rounds", str(rounds)]
 
 
-def run_single(out: Path, widths: str, batch: int, steps: int, timeout: float = 300) -> dict:
+def run_single(out: Path, widths: str, batch: int, steps: int, rounds: int = 3,
+               timeout: float = 300) -> dict:
     """The one-process baseline (same per-process batch, one thread); its rank-0 record."""
-    subprocess.run([sys.executable, *_worker_args(out, widths, batch, steps)], check=True,
+    subprocess.run([sys.executable, *_worker_args(out, widths, batch, steps, rounds)], check=True,
                    env=_env(), timeout=timeout, capture_output=True, text=True)
     return json.loads((out / "rank0.json").read_text())
 
 
-def run_concurrent(out: Path, widths: str, batch: int, steps: int, workers: int = 2,
-                   timeout: float = 300) -> list[dict]:
+def run_concurrent(out: Path, widths: str, batch: int, steps: int, rounds: int = 3,
+                   workers: int = 2, timeout: float = 300) -> list[dict]:
     """``workers`` independent baselines at once: compute under the same CPU contention as the
     data-parallel run, without its communication."""
-    procs = [subprocess.Popen([sys.executable, *_worker_args(out / f"p{i}", widths, batch, steps)],
+    procs = [subprocess.Popen([sys.executable,
+                               *_worker_args(out / f"p{i}", widths, batch, steps, rounds)],
                               env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
              for i in range(workers)]
     for proc in procs:
@@ -64,14 +66,14 @@ def run_concurrent(out: Path, widths: str, batch: int, steps: int, workers: int 
     return [json.loads((out / f"p{i}" / "rank0.json").read_text()) for i in range(workers)]
 
 
-def run_msrun(out: Path, widths: str, batch: int, steps: int, workers: int = 2,
+def run_msrun(out: Path, widths: str, batch: int, steps: int, rounds: int = 3, workers: int = 2,
               timeout: float = 300) -> list[dict]:
     """``msrun --worker_num=N --local_worker_num=N ...`` data-parallel run; one record per rank."""
     out.mkdir(parents=True, exist_ok=True)
     msrun = Path(sys.executable).with_name("msrun")
     cmd = [str(msrun), f"--worker_num={workers}", f"--local_worker_num={workers}",
            f"--master_port={_free_port()}", f"--log_dir={out / 'msrun_log'}", "--join=True",
-           *_worker_args(out, widths, batch, steps), "--distributed"]
+           *_worker_args(out, widths, batch, steps, rounds), "--distributed"]
     proc = subprocess.run(cmd, env=_env(), timeout=timeout, capture_output=True, text=True,
                           cwd=out)
     records = [out / f"rank{r}.json" for r in range(workers)]
@@ -107,6 +109,7 @@ class DataParallelCheck:
     grad_bytes: int
     weights_identical: bool
     rows: tuple[dict, ...]
+    loo_errors: tuple[float, ...] = ()
 
     @property
     def measured_ratio(self) -> float:
@@ -117,12 +120,18 @@ class DataParallelCheck:
         return abs(self.predicted_seconds - self.parallel_seconds) / self.parallel_seconds
 
     @property
+    def loo_median_error(self) -> float:
+        """The median of the leave-one-model-out errors (NaN if they were not computed)."""
+        return float(np.median(self.loo_errors)) if self.loo_errors else float("nan")
+
+    @property
     def raw_prediction_error(self) -> float:
         return abs(self.raw_predicted_seconds - self.parallel_seconds) / self.parallel_seconds
 
 
 def check_data_parallel(hidden: tuple[int, ...] = (384, 512, 768, 1024), batch: int = 128,
-                        steps: int = 40, folder: Path | None = None) -> DataParallelCheck:
+                        steps: int = 40, rounds: int = 3,
+                        folder: Path | None = None) -> DataParallelCheck:
     """Train MLPs 256-h-h-10 for each ``h``: alone, as two independent processes at once (the
     same CPU contention, no communication), and as a 2-process data-parallel msrun job.
 
@@ -133,11 +142,15 @@ def check_data_parallel(hidden: tuple[int, ...] = (384, 512, 768, 1024), batch: 
     """
     if len(hidden) < 3:
         raise ValueError(f"hidden needs >= 3 sizes (2+ to calibrate, 1 to predict), got {hidden}")
+    for name, value in (("batch", batch), ("steps", steps), ("rounds", rounds)):
+        if value < 1:
+            raise ValueError(f"{name} must be >= 1, got {value}")
     folder = Path(folder or tempfile.mkdtemp(prefix="kit-dp-"))
     widths = ";".join(f"256,{h},{h},10" for h in hidden)
-    single = run_single(folder / "single", widths, batch, steps)["models"]
-    pair = [r["models"] for r in run_concurrent(folder / "concurrent", widths, batch, steps)]
-    ranks = [r["models"] for r in run_msrun(folder / "dp2", widths, batch, steps)]
+    single = run_single(folder / "single", widths, batch, steps, rounds)["models"]
+    pair = [r["models"]
+            for r in run_concurrent(folder / "concurrent", widths, batch, steps, rounds)]
+    ranks = [r["models"] for r in run_msrun(folder / "dp2", widths, batch, steps, rounds)]
     raw_link = fit_link(run_records(folder / "dp2")[0]["allreduce_seconds"], workers=len(ranks))
     rows = []
     for i, h in enumerate(hidden):
@@ -159,7 +172,21 @@ def check_data_parallel(hidden: tuple[int, ...] = (384, 512, 768, 1024), batch: 
         raw_predicted_seconds=target["concurrent_s"] + ring_all_reduce(target["grad_bytes"],
                                                                        len(ranks), raw_link),
         link=link, raw_link=raw_link, grad_bytes=target["grad_bytes"],
-        weights_identical=identical, rows=tuple(rows))
+        weights_identical=identical, rows=tuple(rows),
+        loo_errors=leave_one_out_errors(rows, len(ranks)))
+
+
+def leave_one_out_errors(rows: list[dict], workers: int) -> tuple[float, ...]:
+    """Each model's data-parallel step predicted from alpha-beta calibrated on all the other
+    models: the relative errors, one per model (a spread for the single held-out number)."""
+    errors = []
+    for j, target in enumerate(rows):
+        others = {str(r["grad_bytes"]): r["parallel_s"] - r["concurrent_s"]
+                  for i, r in enumerate(rows) if i != j}
+        predicted = target["concurrent_s"] + ring_all_reduce(
+            target["grad_bytes"], workers, fit_link(others, workers=workers))
+        errors.append(abs(predicted - target["parallel_s"]) / target["parallel_s"])
+    return tuple(errors)
 
 
 def run_records(out: Path) -> list[dict]:

@@ -2,6 +2,7 @@
 elastic moves, clear errors, and the real 2-process MindSpore data-parallel run."""
 
 import itertools
+import json
 import math
 import random
 
@@ -178,11 +179,19 @@ def test_link_fit_recovers_alpha_and_beta():
 
 @pytest.mark.slow
 def test_two_process_mindspore_data_parallel_run(tmp_path):
-    check = execute.check_data_parallel(hidden=(32, 64, 128), batch=32, steps=5, folder=tmp_path)
+    check = execute.check_data_parallel(hidden=(32, 64, 128), batch=32, steps=5, rounds=2,
+                                        folder=tmp_path)
     assert check.weights_identical and len(check.rows) == 3
     assert check.grad_bytes == 4 * (256 * 128 + 128 + 128 * 128 + 128 + 128 * 10 + 10)
     assert check.single_seconds > 0 and check.parallel_seconds > 0
     assert math.isfinite(check.prediction_error)
+    assert len(check.loo_errors) == 3 and check.loo_errors[-1] == pytest.approx(
+        check.prediction_error)
     assert check.raw_link.bandwidth > 1e6
+    record = json.loads((tmp_path / "dp2" / "rank0.json").read_text())["models"][0]
+    assert len(record["round_medians"]) == 2 and len(record["losses"]) == 10
+    assert record["step_seconds"] == min(record["round_medians"])
     with pytest.raises(ValueError, match="hidden needs >= 3 sizes"):
         execute.check_data_parallel(hidden=(32, 64))
+    with pytest.raises(ValueError, match="rounds must be >= 1, got 0"):
+        execute.check_data_parallel(rounds=0)

@@ -2,11 +2,11 @@
 
 Modules: ``probability`` (distributions, NUTS with adaptation, ADVI, emcee baseline, on
 MindSpore autodiff), ``diagnostics`` (rank-normalised R-hat, bulk/tail ESS, MCSE),
-``graphstore`` (out-of-core CSR in memory-mapped files, hash / streaming / METIS partitioners,
-neighbour sampling with halo counts, the 10^12-edge scale-out), ``hetero`` (Part B: a
-heterogeneous graph type on MindSpore segment ops, R-GCN / HGT-style / MLP models, a planted
-event stream with a new node type and relation, incremental adaptation), ``chapter`` and
-``hetero_chapter`` (the notebook's experiments).
+``graphstore`` (out-of-core CSR in memory-mapped files, hash / one-pass streaming (LDG, Fennel,
+buffered) / METIS partitioners, neighbour sampling with halo counts, the 10^12-edge scale-out),
+``hetero`` (Part B: a heterogeneous graph type on MindSpore segment ops, R-GCN / HGT-style / MLP
+models, a planted event stream with a new node type and relation, incremental adaptation),
+``chapter`` and ``hetero_chapter`` (the notebook's experiments).
 """
 
 from kit.core import params as kp

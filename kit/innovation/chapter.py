@@ -59,7 +59,7 @@ def degree_figure(g: gs.CSRGraph):
     return fig
 
 
-def scale_out_table(g: gs.CSRGraph, table: pd.DataFrame, method: str = "streaming (Fennel)",
+def scale_out_table(g: gs.CSRGraph, table: pd.DataFrame, method: str = gs.BUFFERED,
                     machines: tuple[int, ...] = (16, 64, 256, 1024)) -> pd.DataFrame:
     """Section C.4: 10^12 edges on k machines from the costs measured on the kit's graph."""
     row = table.set_index("partitioner").loc[method]

@@ -11,21 +11,24 @@ def metrics(smoke):
 
 
 def test_streaming_partitioner_beats_hash(metrics):
-    assert metrics["edge_cut_metis"] < metrics["edge_cut_streaming"] < metrics["edge_cut_hash"]
+    # edge_cut_streaming is the best one-pass partitioner (buffered, degree order)
+    assert metrics["edge_cut_streaming"] < metrics["edge_cut_fennel"] < metrics["edge_cut_hash"]
     assert metrics["streaming_vs_hash_cut"] <= 0.5
 
 
 def test_streaming_partitioner_against_metis(metrics):
-    # The issue's target is <= 1.5; one-pass Fennel measures 1.7-1.9 x METIS on the kit's
-    # community graph (see the notebook). This bound still fails if streaming degrades to
-    # LDG-like quality (about 5 x METIS here).
-    assert metrics["streaming_vs_metis_cut"] <= 2.2
+    # issue #5: a one-pass partitioner within 1.5 x the METIS cut. The smoke graph (10k nodes)
+    # fits in a few 4,096-node buffers, so its ratio sits near 1; the book run (100k nodes,
+    # about 4 % per buffer) measures 1.3 (notebook). Plain one-pass Fennel stays well above.
+    assert metrics["streaming_vs_metis_cut"] <= 1.5
+    assert metrics["fennel_vs_metis_cut"] > metrics["streaming_vs_metis_cut"]
+    assert metrics["imbalance_streaming"] <= 1.05 + 1e-9
 
 
 def test_restreaming_closes_the_gap_to_metis(metrics):
     # Nishimura & Ugander 2013: a few restreaming passes close most of the one-pass gap
     assert metrics["edge_cut_metis"] <= metrics["edge_cut_restreaming"] \
-        < metrics["edge_cut_streaming"]
+        < metrics["edge_cut_fennel"]
     assert metrics["restreaming_vs_metis_cut"] <= 1.5
 
 

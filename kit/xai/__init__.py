@@ -19,6 +19,7 @@ PARAMS = kp.Spec(
     smoothgrad_samples=kp.Int(1, 200),
     rise_masks=kp.Int(10, 5000),
     sens_samples=kp.Int(1, 50),
+    sanity_seeds=kp.Int(1, 50),
     loo_points=kp.Int(3, 200),
     flips=kp.Int(1, 100),
     tcav_runs=kp.Int(2, 50),

@@ -277,6 +277,25 @@ class Classifier:
         return self._guided
 
 
+    def load_from(self, other: Classifier) -> Classifier:
+        """Copy ``other``'s parameters (same architecture) into this network and its guided
+        twin, keeping their compiled graphs (section "Sanity checks": many randomised models
+        explained without recompiling). Returns ``self``."""
+        if type(other.net) is not type(self.net) or other.input_shape != self.input_shape:
+            raise ValueError(f"other must be a {type(self.net).__name__} on inputs "
+                             f"{self.input_shape}, got {type(other.net).__name__} on "
+                             f"{other.input_shape}")
+        nets = [self.net] + ([self._guided.net] if self._guided is not None else [])
+        for net in nets:
+            for mine, theirs in zip(net.get_parameters(), other.net.get_parameters(),
+                                    strict=True):
+                if tuple(mine.shape) != tuple(theirs.shape):
+                    raise ValueError(f"other has parameter {theirs.name} of shape "
+                                     f"{tuple(theirs.shape)}, expected {tuple(mine.shape)}")
+                mine.set_data(ms.Tensor(theirs.data.asnumpy().copy()))
+        return self
+
+
 def _ctor_args(net: nn.Cell) -> dict:
     if isinstance(net, MLP):
         return {"inp": net.fc1.in_channels, "width": net.fc1.out_channels,
@@ -341,20 +360,51 @@ def make_classifier(kind: str, x: np.ndarray, y: np.ndarray, epochs: int, seed: 
 
 LAYERS = {"cnn": ("fc2", "fc1", "conv2", "conv1"), "mlp": ("fc3", "fc2", "fc1"),
           "tabular": ("fc3", "fc2", "fc1")}
+INITS = ("truncated_normal", "zero_bias", "mindspore_default")
+REINIT_STD = 0.01  # Adebayo et al. 2018, App. B: their CNN's re-initialisation, N(0, 0.01)
 
 
-def randomised(clf: Classifier, layers: tuple[str, ...] | list[str], seed: int) -> Classifier:
-    """Section "Sanity checks": a copy of ``clf`` whose ``layers`` are re-initialised (fresh
-    default initialisation from ``seed``), the others keeping their trained weights."""
+def truncated_normal(rng: np.random.Generator, shape: tuple[int, ...], std: float) -> np.ndarray:
+    """N(0, std^2) redrawn outside two standard deviations (``tf.truncated_normal``'s rule)."""
+    z = rng.standard_normal(shape)
+    while (bad := np.abs(z) > 2).any():
+        z[bad] = rng.standard_normal(int(bad.sum()))
+    return (std * z).astype(np.float32)
+
+
+def randomised(clf: Classifier, layers: tuple[str, ...] | list[str], seed: int,
+               init: str = "truncated_normal", std: float = REINIT_STD) -> Classifier:
+    """Section "Sanity checks": a copy of ``clf`` whose ``layers`` are re-initialised, the
+    others keeping their trained weights (Adebayo et al. 2018's model randomisation).
+
+    ``init="truncated_normal"`` (the default) follows their Appendix B: every parameter of
+    a randomised layer, weights and biases, is drawn from a normal of standard deviation
+    ``std`` (0.01, their CNN's) truncated at two standard deviations. ``"zero_bias"`` draws
+    the weights so and sets the biases to 0, as their released Inception v3 code does (it
+    re-runs each variable's initializer; slim's biases and batch-norm offsets start at 0).
+    ``"mindspore_default"`` builds the layers afresh with MindSpore's own initialisers
+    (HeUniform(sqrt 5) weights, U(+-1/sqrt(fan_in)) biases). Each layer draws from its own
+    stream of ``seed``, so the cascade is nested: randomising one more layer leaves the
+    already randomised ones unchanged."""
     known = LAYERS[clf.name]
     for layer in layers:
         if layer not in known:
             raise ValueError(f"layers must be names from {known}, got {layer!r}")
+    if init not in INITS:
+        raise ValueError(f"init must be one of {INITS}, got {init!r}")
+    if not std > 0:
+        raise ValueError(f"std must be > 0, got {std!r}")
     ms.set_seed(seed)
     fresh = type(clf.net)(**_ctor_args(clf.net))
+    rngs = {layer: np.random.default_rng([seed, known.index(layer)]) for layer in layers}
     # match by position: a trained net's parameter names carry its wrappers' prefixes
     for new, old in zip(fresh.get_parameters(), clf.net.get_parameters(), strict=True):
-        if new.name.split(".")[0] not in layers:
+        layer = new.name.split(".")[0]
+        if layer not in layers:
             new.set_data(ms.Tensor(old.data.asnumpy().copy()))
+        elif init == "zero_bias" and new.name.endswith("bias"):
+            new.set_data(ms.Tensor(np.zeros(tuple(new.shape), np.float32)))
+        elif init != "mindspore_default":
+            new.set_data(ms.Tensor(truncated_normal(rngs[layer], tuple(new.shape), std)))
     fresh.set_train(False)
     return Classifier(fresh, clf.input_shape, clf.classes, clf.name)

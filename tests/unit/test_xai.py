@@ -116,14 +116,104 @@ def test_guided_relu_passes_only_positive_gradients():
     np.testing.assert_allclose(g, [1.0, 0.0, 0.0, 0.5])
 
 
+def test_guided_backprop_of_a_hand_made_mlp_gates_on_input_and_gradient():
+    """GBP through two ReLU layers equals the numpy rule: at each ReLU keep the backward
+    signal only where the forward input is > 0 AND the signal itself is > 0."""
+    import mindspore as ms
+
+    w1 = np.array([[1.0, -1.0, 0.5], [-1.0, 2.0, 0.0], [0.5, 0.5, 0.5], [2.0, 0.0, -1.0]])
+    b1 = np.array([0.0, 0.1, -2.0, 0.2])
+    w2 = np.array([[1.0, -2.0, 1.0, 0.5], [-1.0, 1.0, 1.0, 1.0], [0.5, 0.5, -0.5, -1.0],
+                   [1.0, 1.0, 1.0, -1.0]])
+    b2 = np.array([0.0, -0.5, 0.1, 0.0])
+    w3 = np.array([[1.0, -1.0, 2.0, -0.5], [-1.0, 1.0, 0.5, 1.0]])
+    net = M.MLP(inp=3, width=4, out=2)
+    for p, v in zip(net.get_parameters(), (w1, b1, w2, b2, w3, np.zeros(2)), strict=True):
+        p.set_data(ms.Tensor(v.astype(np.float32)))
+    clf = M.Classifier(net, (3,), 2, "mlp")
+    x = np.array([[1.0, 0.5, 2.0], [0.2, 1.0, -1.0], [-1.0, 2.0, 0.5]], np.float32)
+    t = np.array([0, 1, 0])
+
+    def backward(xi, ti, forward_gate, grad_gate):
+        h1 = w1 @ xi + b1
+        h2 = w2 @ np.maximum(h1, 0) + b2
+        r = w3[ti]
+        r = r * ((h2 > 0) if forward_gate else 1) * ((r > 0) if grad_gate else 1)
+        r = w2.T @ r
+        r = r * ((h1 > 0) if forward_gate else 1) * ((r > 0) if grad_gate else 1)
+        return w1.T @ r
+
+    gbp = np.array([backward(xi, ti, True, True) for xi, ti in zip(x, t, strict=True)])
+    grad = np.array([backward(xi, ti, True, False) for xi, ti in zip(x, t, strict=True)])
+    deconv = np.array([backward(xi, ti, False, True) for xi, ti in zip(x, t, strict=True)])
+    assert not np.allclose(gbp, grad) and not np.allclose(gbp, deconv)  # both gates matter
+    np.testing.assert_allclose(attr.guided_backprop(clf, x, t), gbp, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(attr.gradient(clf, x, t, absolute=False), grad, rtol=1e-5,
+                               atol=1e-6)
+
+
 def test_randomised_resets_only_the_named_layers(small):
     cnn, _, _ = small
-    rnd = M.randomised(cnn, ["fc2"], seed=5)
-    for p, old in zip(rnd.net.get_parameters(), cnn.net.get_parameters(), strict=True):
-        same = np.array_equal(p.data.asnumpy(), old.data.asnumpy())
-        assert same == (not p.name.startswith("fc2")), p.name
+    old = {p.name.split(".")[-2]: {} for p in cnn.net.get_parameters()}
+    for p in cnn.net.get_parameters():
+        old[p.name.split(".")[-2]][p.name.split(".")[-1]] = p.data.asnumpy()
+    for init in M.INITS:
+        for layers in (["fc2"], ["fc2", "fc1", "conv2", "conv1"]):
+            rnd = M.randomised(cnn, layers, seed=5, init=init)
+            for p in rnd.net.get_parameters():
+                layer, kind = p.name.split(".")[-2:]
+                v = p.data.asnumpy()
+                if layer not in layers:
+                    np.testing.assert_array_equal(v, old[layer][kind], err_msg=p.name)
+                    continue
+                assert not np.allclose(v, old[layer][kind]), (init, p.name)
+                if init == "zero_bias" and kind == "bias":
+                    assert not v.any(), p.name
+                elif init != "mindspore_default":  # Adebayo's N(0, 0.01) cut at 2 std
+                    assert np.abs(v).max() <= 2 * M.REINIT_STD + 1e-9, p.name
+                    if v.size >= 100:
+                        assert 0.007 < v.std() < 0.01, p.name
+    # the cascade is nested: randomising one more layer keeps the already randomised ones
+    one = M.randomised(cnn, ["fc2"], seed=5)
+    two = M.randomised(cnn, ["fc2", "fc1"], seed=5)
+    np.testing.assert_array_equal(one.net.fc2.weight.data.asnumpy(),
+                                  two.net.fc2.weight.data.asnumpy())
+    assert not np.array_equal(M.randomised(cnn, ["fc2"], seed=6).net.fc2.weight.data.asnumpy(),
+                              one.net.fc2.weight.data.asnumpy())
+    # loading a randomised model's weights into another network gives that model's maps
+    x = np.random.default_rng(7).random((3, 8, 8)).astype(np.float32)
+    t = np.array([1, 2, 3])
+    target = M.randomised(cnn, ["fc2", "fc1"], seed=9)
+    scratch = M.randomised(cnn, ["fc2"], seed=5)
+    scratch.guided()
+    assert scratch.load_from(target) is scratch
+    np.testing.assert_allclose(attr.guided_backprop(scratch, x, t),
+                               attr.guided_backprop(target, x, t), rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(scratch.logits(x), target.logits(x), rtol=1e-5, atol=1e-6)
+    with pytest.raises(ValueError, match="other must be a DigitCNN"):
+        scratch.load_from(M.Classifier(M.MLP(), (64,), 10, "mlp"))
     with pytest.raises(ValueError, match="layers must be names from"):
         M.randomised(cnn, ["conv9"], seed=5)
+    with pytest.raises(ValueError, match="init must be one of"):
+        M.randomised(cnn, ["fc2"], seed=5, init="xavier")
+    with pytest.raises(ValueError, match="std must be > 0"):
+        M.randomised(cnn, ["fc2"], seed=5, std=0.0)
+
+
+def test_sanity_repeats_table(small):
+    from kit.xai import chapter
+
+    cnn, _, d = small
+    x = d.images[500:503]
+    t = cnn.predict(x)
+    rep = chapter.sanity_repeats(cnn, x, t, seed=0, repeats=2)
+    assert len(rep) == len(M.INITS) * 2 * 2
+    assert all(len(v) == 2 for v in rep["values"])
+    assert ((rep["mean"] >= -1) & (rep["mean"] <= 1)).all() and (rep["std"] >= 0).all()
+    # the trained model against itself would be 1: randomising every layer lowers Gradient's
+    assert rep.loc[("truncated_normal", "Gradient", "|map|"), "mean"] < 0.9
+    with pytest.raises(ValueError, match="repeats must be an int >= 1"):
+        chapter.sanity_repeats(cnn, x, t, seed=0, repeats=0)
 
 
 def test_deletion_insertion_on_a_hand_made_case(linear):

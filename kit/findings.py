@@ -665,6 +665,19 @@ FINDINGS: tuple[Finding, ...] = (
         if not np.array_equal(a, b):
             gap(f"{int((a != b).sum())} of 64 draws differ after the same seed")
         """),
+    Finding(
+        "float64-scalars", "Python float scalars are rounded to float32 against float64 tensors",
+        ("04",),
+        expected="A float64 tensor times the Python float 1/3 equals 1/3 to about 1e-16.",
+        actual="It is off by about 1e-8: the scalar becomes float32 first (PyNative and ms.jit).",
+        workaround="Chapter 04's Taylor recurrences divide only by small integers (exact in "
+                   "float32); wrap other constants in ms.Tensor(c, ms.float64).",
+        code="""
+        x = Tensor(np.array([1.0]), ms.float64)
+        err = abs(float((x * (1.0 / 3)).asnumpy()[0]) - 1 / 3)
+        if err > 1e-15:
+            gap(f"float64 tensor * Python float 1/3 is off by {err:.1e} (float32 scalar)")
+        """),
 )
 
 BY_ID = {f.id: f for f in FINDINGS}

@@ -23,6 +23,9 @@ PARAMS = kp.Spec(
     adam_steps=kp.Int(0, 100_000),
     lbfgs_steps=kp.Int(0, 100_000),
     residual=kp.Choice("nested", "taylor"),
+    hard_bc=kp.Bool(),
+    rar_rounds=kp.Int(0, 20),
+    rar_points=kp.Int(0, 100_000),
     beam_n_f=kp.Int(1, 10_000),
     beam_steps=kp.Int(0, 10_000),
     conv_n_f=kp.ListOf(kp.Int(1, 10_000), 1, 8),
@@ -32,6 +35,7 @@ PARAMS = kp.Spec(
     fno_epochs=kp.Int(1, 1000),
     fno_modes=kp.Int(1, 63),
     fno_width=kp.Int(4, 128),
+    threads=kp.Int(1, 64),
     seed=kp.Int(0),
     results_path=kp.Optional(kp.Str()),
 )

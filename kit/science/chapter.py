@@ -73,7 +73,7 @@ def order_scaling(width: int, depth: int, points: int, accuracy_order: int,
     x = np.linspace(-1.0, 1.0, points).reshape(-1, 1)
     th, xt = ms.Tensor(theta), ms.Tensor(x)
     v = ops.ones_like(xt)
-    jet = [c.asnumpy() for c in pinn.taylor_derivative_fn(lay, "tanh", accuracy_order)(th, xt, v)]
+    jet = pinn.taylor_derivative_fn(lay, "tanh", accuracy_order)(th, xt, v).asnumpy()
     out = OrderScaling({}, list(timing_orders), [], [], [], [])
     nested_values = {}
     for k in timing_orders:
@@ -229,41 +229,76 @@ class BurgersRun:
     rel_l2: float
     seconds: float
     eval_ms: dict[str, float]
+    hard: bool = True
+    rounds: list[dict] = field(default_factory=list)  # per L-BFGS round: n_f, error, seconds
+    added: np.ndarray | None = None  # the collocation points added by refinement
 
 
 def burgers(reference: dict, n_u: int, n_f: int, width: int, depth: int, adam_steps: int,
-            lbfgs_steps: int, method: str, seed: int, dtype: str = "float32") -> BurgersRun:
-    """Raissi's Burgers PINN: train, then evaluate on the Cole–Hopf grid (256 x 100)."""
+            lbfgs_steps: int, method: str, seed: int, dtype: str = "float32", hard: bool = True,
+            rar_rounds: int = 0, rar_points: int = 0, candidates: int = 20_000) -> BurgersRun:
+    """Raissi's Burgers PINN: train, then evaluate on the Cole–Hopf grid (256 x 100). With
+    ``hard`` the initial and boundary conditions are built into the output (no data loss).
+    With ``rar_rounds`` > 0 the L-BFGS budget is split into rar_rounds + 1 rounds and before
+    each later round the ``rar_points`` candidates (of ``candidates`` uniform ones) with the
+    largest residual join the collocation set (residual-based adaptive refinement, Lu et al.,
+    DeepXDE, SIAM Review 2021)."""
     pinn.check_method(method)
+    pinn.check_count("rar_rounds", rar_rounds, 0)
+    pinn.check_count("rar_points", rar_points, 0)
     data = pinn.burgers_data(n_u, n_f, seed, float(reference["nu"]))
     sizes = (2,) + (width,) * depth + (1,)
     lay = nets.layout(sizes)
-    theta0 = nets.init_params(sizes, seed)
-    start = time.perf_counter()
-    loss_grad = pinn.burgers_loss_fn(lay, "tanh", method, data.nu)
-    fit = pinn.train(loss_grad, theta0, (data.xu, data.u, data.xf), adam_steps, lbfgs_steps,
-                     lr=1e-3, dtype=dtype)
-    seconds = time.perf_counter() - start
+    theta = nets.init_params(sizes, seed)
     xx, tt = np.meshgrid(reference["x"], reference["t"])
     grid = np.stack([xx.ravel(), tt.ravel()], 1)
-    pred = pinn.predict(fit.theta, grid, lay).reshape(xx.shape)
-    return BurgersRun(fit, lay, pred, pinn.rel_l2(pred, reference["u"]), seconds,
-                      {"eval": 1e3 * seconds / max(fit.evaluations, 1)})
+    start = time.perf_counter()
+    loss_grad = pinn.burgers_loss_fn(lay, "tanh", method, data.nu, hard)
+    residual = pinn.burgers_residual_fn(lay, "tanh", method, data.nu, hard)
+    rng = np.random.default_rng(seed + 1)
+    xf, added, rounds, total = data.xf, [], [], pinn.Fit(theta)
+    budget = [lbfgs_steps // (rar_rounds + 1)] * (rar_rounds + 1)
+    budget[-1] += lbfgs_steps - sum(budget)
+    for i, steps in enumerate(budget):
+        if i > 0 and rar_points > 0:
+            pool = np.stack([rng.uniform(-1, 1, candidates), rng.uniform(0, 1, candidates)], 1)
+            r = residual(ms.Tensor(theta.astype(dtype)), ms.Tensor(pool.astype(dtype)))
+            worst = pool[np.argsort(-np.abs(r.asnumpy().ravel()))[:rar_points]]
+            added.append(worst)
+            xf = np.concatenate([xf, worst])
+        fit = pinn.train(loss_grad, theta, (data.xu, data.u, xf), adam_steps if i == 0 else 0,
+                         steps, lr=1e-3, dtype=dtype)
+        theta = fit.theta
+        total.losses += fit.losses
+        total.lbfgs_iterations += fit.lbfgs_iterations
+        total.evaluations += fit.evaluations
+        total.lbfgs_seconds += fit.lbfgs_seconds
+        total.adam_seconds += fit.adam_seconds
+        err = pinn.rel_l2(pinn.predict(theta, grid, lay, hard=hard).reshape(xx.shape),
+                          reference["u"])
+        rounds.append({"n_f": len(xf), "rel_l2": err, "seconds": time.perf_counter() - start})
+    total.theta = theta
+    seconds = time.perf_counter() - start
+    pred = pinn.predict(theta, grid, lay, hard=hard).reshape(xx.shape)
+    return BurgersRun(total, lay, pred, pinn.rel_l2(pred, reference["u"]), seconds,
+                      {"eval": 1e3 * seconds / max(total.evaluations, 1)}, hard, rounds,
+                      np.concatenate(added) if added else None)
 
 
-def burgers_eval_ms(n_f: int, width: int, depth: int, seed: int, repeats: int = 3) -> dict:
-    """ms per loss-and-gradient evaluation with each residual method (float32)."""
+def burgers_eval_ms(n_f: int, width: int, depth: int, seed: int, hard: bool = True,
+                    repeats: int = 5) -> dict:
+    """ms per loss-and-gradient evaluation with each residual method (float32), compiled
+    first, then timed in alternation (:func:`paired_ms`)."""
     data = pinn.burgers_data(100, n_f, seed)
     sizes = (2,) + (width,) * depth + (1,)
     lay = nets.layout(sizes)
     theta = ms.Tensor(nets.init_params(sizes, seed).astype(np.float32))
     args = [ms.Tensor(a.astype(np.float32)) for a in (data.xu, data.u, data.xf)]
-    out = {}
-    for method in pinn.METHODS:
-        fn = pinn.burgers_loss_fn(lay, "tanh", method, data.nu)
-        out[method] = 1e3 * time_call(lambda f=fn: f(theta, *args)[1].asnumpy(),
-                                      repeats=repeats, warmup=1).median
-    return out
+    fns = {m: pinn.burgers_loss_fn(lay, "tanh", m, data.nu, hard) for m in pinn.METHODS}
+    for fn in fns.values():
+        fn(theta, *args)[1].asnumpy()
+    return paired_ms({m: (lambda f=fn: f(theta, *args)[1].asnumpy()) for m, fn in fns.items()},
+                     repeats)
 
 
 def plot_burgers(reference: dict, run: BurgersRun, times: tuple = (0.25, 0.5, 0.75)):
@@ -280,6 +315,10 @@ def plot_burgers(reference: dict, run: BurgersRun, times: tuple = (0.25, 0.5, 0.
                        cmap="magma" if field_ is err else "RdBu_r")
         ax.set(xlabel="t", ylabel="x", title=title)
         fig.colorbar(im, ax=ax)
+    if run.added is not None:
+        axes[0, 2].plot(run.added[:, 1], run.added[:, 0], ".", color="c", ms=2,
+                        label="points added by RAR")
+        axes[0, 2].legend(fontsize=7, loc="lower left")
     for ax, t in zip(axes[1], times, strict=True):
         i = int(np.argmin(np.abs(reference["t"] - t)))
         ax.plot(reference["x"], reference["u"][i], "k-", label="Cole-Hopf")
@@ -447,8 +486,8 @@ def explore_derivatives(order: int, function: str):
         t_fn = pinn.taylor_derivative_fn(lay, "tanh", order)
         n_fn = pinn.nested_derivative_fn(lay, "tanh", order)
         args = (ms.Tensor(theta), xt, v)
-    t_val = t_fn(*args)
-    t_val = (t_val[order] if isinstance(t_val, (list, tuple)) else t_val).asnumpy()
+    t_val = t_fn(*args)  # the MLP's Taylor function returns every coefficient, stacked
+    t_val = (t_val if function == EXPLORE_FUNCTIONS[0] else t_val[order]).asnumpy()
     n_val = n_fn(*args).asnumpy()
     t_ms = 1e3 * time_call(lambda: _sync(t_fn(*args)), repeats=3, warmup=0).median
     n_ms = 1e3 * time_call(lambda: _sync(n_fn(*args)), repeats=3, warmup=0).median

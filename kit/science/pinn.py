@@ -86,10 +86,6 @@ def burgers_data(n_u: int, n_f: int, seed: int, nu: float = 0.01 / math.pi) -> B
 
 
 # ---------------------------------------------------------------------------------- residuals
-def _u_sum(theta, x, lay, activation):
-    return nets.forward(theta, x, lay, activation).sum()
-
-
 def nested_directional(lay: tuple, activation: str, order: int) -> Callable:
     """d(theta, x, v): the order-th derivative of u along v by nested first-order AD, one
     ``ms.grad`` per order. The nesting is built here, outside any compiled function (building
@@ -128,18 +124,43 @@ def nested_derivative_fn(lay: tuple, activation: str, order: int) -> Callable:
 
 
 def taylor_derivative_fn(lay: tuple, activation: str, order: int) -> Callable:
-    """A jitted f(theta, x, v) -> (u, d/dt u, ..., d^order/dt^order u) along v by Taylor mode."""
+    """A jitted f(theta, x, v) -> (u, d/dt u, ..., d^order/dt^order u) along v by Taylor mode,
+    stacked in one tensor of shape (order + 1, n, d_out)."""
     taylor.check_order(order)
     taylor.check_activation(activation, order)
-    facts = [float(math.factorial(k)) for k in range(order + 1)]
+    facts = np.array([math.factorial(k) for k in range(order + 1)], float).reshape(-1, 1, 1)
 
     def f(theta, x, v):
-        jet = nets.forward_jet(theta, [x, v], lay, activation, order)
-        return [c * facts[k] for k, c in enumerate(jet)]
+        jet = ops.stack(nets.forward_jet(theta, [x, v], lay, activation, order))
+        return jet * ms.Tensor(facts, jet.dtype)  # one output tensor: cheaper than K + 1
     return ms.jit(f)
 
 
-def burgers_residual_taylor(theta, xf, lay, activation, nu):
+def burgers_u(theta, xt, lay, activation, hard: bool):
+    """u(x, t) of the Burgers PINN at points (n, 2). With ``hard`` the initial and boundary
+    conditions hold exactly by construction (Lagaris et al. 1998; Lu et al. 2021):
+    u = -sin(pi x) + t (1 - x^2) N(x, t), so the loss is the residual alone."""
+    out = nets.forward(theta, xt, lay, activation)
+    if not hard:
+        return out
+    x, t = xt[:, 0:1], xt[:, 1:2]
+    return -ops.sin(math.pi * x) + t * (1.0 - x * x) * out
+
+
+def burgers_u_jet(theta, xt, v, lay, activation, hard: bool, order: int) -> list:
+    """The jet of :func:`burgers_u` along the lines xt + s v (section "Burgers PINN"): the
+    network's jet, then the ansatz by the list primitives (x and t are jets of the line)."""
+    out = nets.forward_jet(theta, [xt, v], lay, activation, order)
+    if not hard:
+        return out
+    zero = ops.zeros_like(xt[:, 0:1])
+    x = [xt[:, 0:1], v[:, 0:1]] + [zero] * (order - 1)
+    t = [xt[:, 1:2], v[:, 1:2]] + [zero] * (order - 1)
+    envelope = taylor.mul(t, taylor.shift(taylor.scale(taylor.square(x), -1.0), 1.0))
+    return taylor.sub(taylor.mul(envelope, out), taylor.sin(taylor.scale(x, math.pi)))
+
+
+def burgers_residual_taylor(theta, xf, lay, activation, nu, hard=False):
     """u_t + u u_x - nu u_xx from one jet pass: the x-line (order 2) and the t-line (order 2,
     only its first coefficient used) stacked on the batch axis."""
     n = xf.shape[0]
@@ -147,7 +168,7 @@ def burgers_residual_taylor(theta, xf, lay, activation, nu):
     et = ops.concat([ops.zeros((n, 1), xf.dtype), ops.ones((n, 1), xf.dtype)], 1)
     x2 = ops.concat([xf, xf], 0)
     v2 = ops.concat([ex, et], 0)
-    jet = nets.forward_jet(theta, [x2, v2], lay, activation, 2)
+    jet = burgers_u_jet(theta, x2, v2, lay, activation, hard, 2)
     u = jet[0][:n]
     u_x = jet[1][:n]
     u_xx = 2.0 * jet[2][:n]
@@ -155,34 +176,53 @@ def burgers_residual_taylor(theta, xf, lay, activation, nu):
     return u_t + u * u_x - nu * u_xx
 
 
-def burgers_residual_nested(theta, xf, lay, activation, nu):
+def _u_sum(theta, x, lay, activation, hard=False):
+    return burgers_u(theta, x, lay, activation, hard).sum()
+
+
+def burgers_residual_nested(theta, xf, lay, activation, nu, hard=False):
     """The same residual with nested ``ms.grad`` (DeepXDE's way)."""
     g1 = ms.grad(_u_sum, grad_position=1)
-    u = nets.forward(theta, xf, lay, activation)
-    du = g1(theta, xf, lay, activation)
+    u = burgers_u(theta, xf, lay, activation, hard)
+    du = g1(theta, xf, lay, activation, hard)
     u_x = du[:, 0:1]
     u_t = du[:, 1:2]
-    u_xx = _second_x(theta, xf, lay, activation)
+    u_xx = _second_x(theta, xf, lay, activation, hard)
     return u_t + u * u_x - nu * u_xx
 
 
-def _ux_sum(theta, x, lay, activation):
-    return ms.grad(_u_sum, grad_position=1)(theta, x, lay, activation)[:, 0].sum()
+def _ux_sum(theta, x, lay, activation, hard):
+    return ms.grad(_u_sum, grad_position=1)(theta, x, lay, activation, hard)[:, 0].sum()
 
 
-def _second_x(theta, x, lay, activation):
-    return ms.grad(_ux_sum, grad_position=1)(theta, x, lay, activation)[:, 0:1]
+def _second_x(theta, x, lay, activation, hard):
+    return ms.grad(_ux_sum, grad_position=1)(theta, x, lay, activation, hard)[:, 0:1]
 
 
-def burgers_loss_fn(lay: tuple, activation: str, method: str, nu: float) -> Callable:
-    """A jitted (loss, grad) of theta: mean squared data misfit + mean squared residual."""
+def burgers_residual_fn(lay: tuple, activation: str, method: str, nu: float,
+                        hard: bool = True) -> Callable:
+    """A jitted residual r(theta, xf) (for residual-based refinement and the error maps)."""
+    check_method(method)
+    residual = burgers_residual_taylor if method == "taylor" else burgers_residual_nested
+
+    def r(theta, xf):
+        return residual(theta, xf, lay, activation, nu, hard)
+    return ms.jit(r)
+
+
+def burgers_loss_fn(lay: tuple, activation: str, method: str, nu: float,
+                    hard: bool = False) -> Callable:
+    """A jitted (loss, grad) of theta: mean squared residual, plus the mean squared data misfit
+    unless the conditions are built in (``hard``)."""
     check_method(method)
     residual = burgers_residual_taylor if method == "taylor" else burgers_residual_nested
 
     def loss(theta, xu, u, xf):
+        res = (residual(theta, xf, lay, activation, nu, hard) ** 2).mean()
+        if hard:
+            return res
         pred = nets.forward(theta, xu, lay, activation)
-        res = residual(theta, xf, lay, activation, nu)
-        return ((pred - u) ** 2).mean() + (res ** 2).mean()
+        return ((pred - u) ** 2).mean() + res
     return ms.jit(ms.value_and_grad(loss, grad_position=0))
 
 
@@ -298,10 +338,14 @@ def train(loss_grad: Callable, theta0: np.ndarray, data: tuple, adam_steps: int,
     return fit
 
 
-def predict(theta: np.ndarray, x: np.ndarray, lay: tuple, activation: str = "tanh") -> np.ndarray:
-    """u at points x (n, d) with float64 parameters (evaluation, not compiled)."""
-    return nets.forward(ms.Tensor(theta), ms.Tensor(np.asarray(x, np.float64)), lay,
-                        activation).asnumpy()
+def predict(theta: np.ndarray, x: np.ndarray, lay: tuple, activation: str = "tanh",
+            hard: bool = False) -> np.ndarray:
+    """u at points x (n, d) with float64 parameters (evaluation, not compiled); ``hard`` adds
+    the Burgers ansatz of :func:`burgers_u`."""
+    xt = ms.Tensor(np.asarray(x, np.float64))
+    if hard:
+        return burgers_u(ms.Tensor(theta), xt, lay, activation, True).asnumpy()
+    return nets.forward(ms.Tensor(theta), xt, lay, activation).asnumpy()
 
 
 def rel_l2(pred: np.ndarray, ref: np.ndarray) -> float:

@@ -23,9 +23,11 @@ def test_taylor_mode_matches_nested_grad(metrics):
 def test_taylor_mode_grows_polynomially_and_nested_exponentially(metrics):
     assert metrics["taylor_time_growth"] <= 2.0
     assert metrics["nested_time_growth_per_order"] > 1.5
-    # Issue target >= 10 at order 6. Measured 3.4-10.5x across runs on this shared 2-core
-    # machine (MindSpore's graph optimiser shares work between the nested grads, and load from
-    # other processes inflates the many small Taylor kernels most); assert a floor below that.
+    # Issue target >= 10 at order 6: not reached, not asserted. Measured 5.2x (book, quiet) before
+    # the stacked linear layers and single output, 4.7x (book) and 4.7-5.3x (smoke) after them at
+    # load ~5; 10.9x at order 7. Float64 kernels here are throughput-bound, so Taylor mode's O(K^2)
+    # products cost what they cost, and MindSpore's CSE shares work between the nested grads.
+    # The floor asserted is what every smoke run cleared.
     assert metrics["taylor_speedup_order6"] >= 2.0
     assert metrics["nested_ms_by_order"]["6"] > metrics["nested_ms_by_order"]["1"] * 10
 
@@ -38,13 +40,18 @@ def test_kit_taylor_mode_against_ops_derivative(metrics):
 
 def test_burgers_pinn_smoke_accuracy(metrics):
     assert metrics["burgers_rel_l2"] <= 0.2  # issue: smoke <= 0.2 (book <= 5e-3)
+    # smoke: hard constraints, no refinement rounds (RAR runs at book settings only: with a
+    # 1,000-iteration budget the extra round measured worse, 0.36 against 0.21; smoke runs 600)
+    assert len(metrics["burgers_rounds"]) == 1
+    assert metrics["burgers_lbfgs_iterations"] >= 100
 
 
 def test_beam_and_convergence(metrics):
     assert max(metrics["beam_rel_l2"].values()) < 1e-2
-    # Issue target >= 3. Measured 6.9x with the machine lightly loaded and 1.6-2.0x while other
-    # notebooks shared the 2 cores (per-kernel launch overhead then dominates both methods);
-    # assert only that the Taylor residual's step is not slower.
+    # Issue target >= 3: not reached, not asserted. Measured 6.9x once with the machine lightly
+    # loaded, 1.8-2.3x (smoke and book) while other notebooks shared the 2 cores (per-kernel
+    # launch overhead dominates both methods at 66 points x width 20); assert only that the Taylor
+    # step is not slower.
     assert metrics["beam_step_speedup"] >= 1.0
     assert metrics["convergence_rate"] == metrics["convergence_rate"]  # finite, recorded
 

@@ -252,3 +252,21 @@ def test_growth_fits_recover_exponents():
     assert abs(fits["taylor_power_exponent"] - 2) < 1e-9
     assert abs(fits["nested_growth_per_order"] - 3) < 1e-9
     assert fits["nested_exp_rss"] < fits["nested_power_rss"]
+
+
+def test_burgers_hard_constraints_and_residuals_agree():
+    sizes = (2, 12, 12, 1)
+    lay = nets.layout(sizes)
+    theta = ms.Tensor(nets.init_params(sizes, 4))
+    xs = np.linspace(-1, 1, 9)
+    start = np.stack([xs, np.zeros(9)], 1)
+    ends = np.array([[-1.0, 0.3], [1.0, 0.7]])
+    u0 = pinn.burgers_u(theta, ms.Tensor(start), lay, "tanh", True).asnumpy().ravel()
+    # pi enters as a Python float, which MindSpore rounds to float32 (finding:float64-scalars)
+    np.testing.assert_allclose(u0, -np.sin(np.pi * xs), atol=1e-7)
+    assert np.abs(pinn.burgers_u(theta, ms.Tensor(ends), lay, "tanh", True).asnumpy()).max() < 1e-7
+    pts = ms.Tensor(np.random.default_rng(0).uniform([-1, 0], [1, 1], (7, 2)))
+    for hard in (True, False):
+        t = pinn.burgers_residual_taylor(theta, pts, lay, "tanh", 0.01, hard).asnumpy()
+        n = pinn.burgers_residual_nested(theta, pts, lay, "tanh", 0.01, hard).asnumpy()
+        np.testing.assert_allclose(t, n, rtol=1e-9, atol=1e-12)

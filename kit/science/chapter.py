@@ -269,15 +269,10 @@ def burgers(reference: dict, n_u: int, n_f: int, width: int, depth: int, adam_st
         fit = pinn.train(loss_grad, theta, (data.xu, data.u, xf), adam_steps if i == 0 else 0,
                          steps, lr=1e-3, dtype=dtype)
         theta = fit.theta
-        total.losses += fit.losses
-        total.lbfgs_iterations += fit.lbfgs_iterations
-        total.evaluations += fit.evaluations
-        total.lbfgs_seconds += fit.lbfgs_seconds
-        total.adam_seconds += fit.adam_seconds
+        total.then(fit)
         err = pinn.rel_l2(pinn.predict(theta, grid, lay, hard=hard).reshape(xx.shape),
                           reference["u"])
         rounds.append({"n_f": len(xf), "rel_l2": err, "seconds": time.perf_counter() - start})
-    total.theta = theta
     seconds = time.perf_counter() - start
     pred = pinn.predict(theta, grid, lay, hard=hard).reshape(xx.shape)
     return BurgersRun(total, lay, pred, pinn.rel_l2(pred, reference["u"]), seconds,

@@ -277,6 +277,16 @@ class Fit:
     lbfgs_iterations: int = 0
     evaluations: int = 0
 
+    def then(self, later: Fit) -> None:
+        """Continue this history with a later fit's (section "Burgers PINN": refinement
+        rounds): its parameters, losses, times and counts."""
+        self.theta = later.theta
+        self.losses += later.losses
+        self.adam_seconds += later.adam_seconds
+        self.lbfgs_seconds += later.lbfgs_seconds
+        self.lbfgs_iterations += later.lbfgs_iterations
+        self.evaluations += later.evaluations
+
 
 def train(loss_grad: Callable, theta0: np.ndarray, data: tuple, adam_steps: int,
           lbfgs_steps: int, lr: float = 1e-3, time_limit: float | None = None,

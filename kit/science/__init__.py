@@ -26,6 +26,7 @@ PARAMS = kp.Spec(
     hard_bc=kp.Bool(),
     rar_rounds=kp.Int(0, 20),
     rar_points=kp.Int(0, 100_000),
+    sampling=kp.Choice("rar", "rad"),
     beam_n_f=kp.Int(1, 10_000),
     beam_steps=kp.Int(0, 10_000),
     conv_n_f=kp.ListOf(kp.Int(1, 10_000), 1, 8),

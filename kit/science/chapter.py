@@ -232,52 +232,88 @@ class BurgersRun:
     hard: bool = True
     rounds: list[dict] = field(default_factory=list)  # per L-BFGS round: n_f, error, seconds
     added: np.ndarray | None = None  # the collocation points added by refinement
+    cpu_seconds: float = 0.0  # process CPU time of training (all threads, so it can exceed wall)
+    sampling: str = "rar"  # how later rounds chose their collocation points
+
+
+SAMPLINGS = ("rar", "rad")
 
 
 def burgers(reference: dict, n_u: int, n_f: int, width: int, depth: int, adam_steps: int,
             lbfgs_steps: int, method: str, seed: int, dtype: str = "float32", hard: bool = True,
-            rar_rounds: int = 0, rar_points: int = 0, candidates: int = 20_000) -> BurgersRun:
+            rar_rounds: int = 0, rar_points: int = 0, candidates: int = 20_000,
+            validation: int = 4_000, restarts: bool = True, maxcor: int = 50,
+            sampling: str = "rar") -> BurgersRun:
     """Raissi's Burgers PINN: train, then evaluate on the Cole–Hopf grid (256 x 100). With
     ``hard`` the initial and boundary conditions are built into the output (no data loss).
     With ``rar_rounds`` > 0 the L-BFGS budget is split into rar_rounds + 1 rounds and before
     each later round the ``rar_points`` candidates (of ``candidates`` uniform ones) with the
     largest residual join the collocation set (residual-based adaptive refinement, Lu et al.,
-    DeepXDE, SIAM Review 2021)."""
+    DeepXDE, SIAM Review 2021). With ``sampling`` "rad" the whole collocation set is instead
+    drawn afresh before each later round (same size as RAR's), each candidate with probability
+    proportional to |r| / mean |r| + 1 (residual-based adaptive distribution, Wu et al., CMAME
+    2023), so no fixed set of points is overfitted. The model reported is the round's with
+    the smallest mean squared residual on ``validation`` Latin-hypercube points drawn once and
+    never trained on (the reference solution picks nothing); every round's error is kept."""
     pinn.check_method(method)
     pinn.check_count("rar_rounds", rar_rounds, 0)
     pinn.check_count("rar_points", rar_points, 0)
+    pinn.check_count("validation", validation)
+    if sampling not in SAMPLINGS:
+        raise ValueError(f"sampling must be one of {', '.join(SAMPLINGS)}, got {sampling!r}")
     data = pinn.burgers_data(n_u, n_f, seed, float(reference["nu"]))
     sizes = (2,) + (width,) * depth + (1,)
     lay = nets.layout(sizes)
     theta = nets.init_params(sizes, seed)
     xx, tt = np.meshgrid(reference["x"], reference["t"])
     grid = np.stack([xx.ravel(), tt.ravel()], 1)
-    start = time.perf_counter()
+    val = ms.Tensor(pinn.latin_hypercube(validation, np.array([-1.0, 0.0]), np.array([1.0, 1.0]),
+                                         seed + 1_000).astype(dtype))
+    start, cpu = time.perf_counter(), time.process_time()
     loss_grad = pinn.burgers_loss_fn(lay, "tanh", method, data.nu, hard)
     residual = pinn.burgers_residual_fn(lay, "tanh", method, data.nu, hard)
     rng = np.random.default_rng(seed + 1)
     xf, added, rounds, total = data.xf, [], [], pinn.Fit(theta)
     budget = [lbfgs_steps // (rar_rounds + 1)] * (rar_rounds + 1)
     budget[-1] += lbfgs_steps - sum(budget)
+    best = (math.inf, theta, 0)
+    candidates = max(candidates, 4 * (n_f + rar_rounds * rar_points))
     for i, steps in enumerate(budget):
         if i > 0 and rar_points > 0:
             pool = np.stack([rng.uniform(-1, 1, candidates), rng.uniform(0, 1, candidates)], 1)
             r = residual(ms.Tensor(theta.astype(dtype)), ms.Tensor(pool.astype(dtype)))
-            worst = pool[np.argsort(-np.abs(r.asnumpy().ravel()))[:rar_points]]
-            added.append(worst)
-            xf = np.concatenate([xf, worst])
+            size = np.abs(r.asnumpy().ravel())
+            if sampling == "rar":
+                worst = pool[np.argsort(-size)[:rar_points]]
+                added.append(worst)
+                xf = np.concatenate([xf, worst])
+            else:
+                density = size / size.mean() + 1.0
+                pick = rng.choice(candidates, len(xf) - n_u + rar_points, replace=False,
+                                  p=density / density.sum())
+                xf = np.concatenate([pool[pick], data.xu])
+                added = [pool[pick]]
         fit = pinn.train(loss_grad, theta, (data.xu, data.u, xf), adam_steps if i == 0 else 0,
-                         steps, lr=1e-3, dtype=dtype)
+                         steps, lr=1e-3, dtype=dtype, maxcor=maxcor, restarts=restarts)
         theta = fit.theta
         total.then(fit)
+        val_res = float((residual(ms.Tensor(theta.astype(dtype)), val).asnumpy() ** 2).mean())
+        if val_res < best[0]:
+            best = (val_res, theta, i)
         err = pinn.rel_l2(pinn.predict(theta, grid, lay, hard=hard).reshape(xx.shape),
                           reference["u"])
-        rounds.append({"n_f": len(xf), "rel_l2": err, "seconds": time.perf_counter() - start})
+        rounds.append({"n_f": len(xf), "iterations": fit.lbfgs_iterations,
+                       "validation_residual": val_res, "rel_l2": err,
+                       "seconds": time.perf_counter() - start})
     seconds = time.perf_counter() - start
-    pred = pinn.predict(theta, grid, lay, hard=hard).reshape(xx.shape)
+    for i, row in enumerate(rounds):
+        row["reported"] = i == best[2]
+    total.theta = best[1]
+    pred = pinn.predict(best[1], grid, lay, hard=hard).reshape(xx.shape)
     return BurgersRun(total, lay, pred, pinn.rel_l2(pred, reference["u"]), seconds,
                       {"eval": 1e3 * seconds / max(total.evaluations, 1)}, hard, rounds,
-                      np.concatenate(added) if added else None)
+                      np.concatenate(added) if added else None, time.process_time() - cpu,
+                      sampling)
 
 
 def burgers_eval_ms(n_f: int, width: int, depth: int, seed: int, hard: bool = True,
@@ -312,7 +348,8 @@ def plot_burgers(reference: dict, run: BurgersRun, times: tuple = (0.25, 0.5, 0.
         fig.colorbar(im, ax=ax)
     if run.added is not None:
         axes[0, 2].plot(run.added[:, 1], run.added[:, 0], ".", color="c", ms=2,
-                        label="points added by RAR")
+                        label="points added by RAR" if run.sampling == "rar" else
+                        "last round's points (RAD)")
         axes[0, 2].legend(fontsize=7, loc="lower left")
     for ax, t in zip(axes[1], times, strict=True):
         i = int(np.argmin(np.abs(reference["t"] - t)))
@@ -595,7 +632,8 @@ def reading(metrics: dict) -> str:
     b = metrics["burgers_rel_l2"]
     parts.append(f"The Burgers PINN reaches a relative L2 error of {b:.1e} "
                  f"({b / RAISSI_BURGERS_REL_L2:.0f}x Raissi et al.'s 6.7e-4, with a far smaller "
-                 f"budget).")
+                 f"budget; the issue's target at book settings is 5e-3, "
+                 + ("met here)." if b <= 5e-3 else "not met by this run)."))
     s = metrics["beam_step_speedup"]
     parts.append(f"For the fourth-order beam the Taylor residual's training step is {s:.2f}x "
                  f"the speed of the nested one" + (" (target 3x: not reached here)." if s < 3

@@ -93,11 +93,19 @@ def forward_jet(theta, jet: list, lay: tuple, activation: str = "tanh",
     """The MLP on a jet (section "Taylor mode"): linear layers coefficient-wise, activations
     by their recurrences. With ``order`` the input may be the line [x, v] alone: the first
     layer then multiplies two coefficients instead of order + 1 (the rest are zero), and its
-    activation extends the jet to order + 1 coefficients."""
+    activation extends the jet to order + 1 coefficients. A tanh
+    activation takes the weighted coefficients j a_j straight from the linear layer
+    (one multiply of the stacked product instead of one per coefficient)."""
     layers = unpack(theta, lay)
     h = jet
+    last = len(layers) - 1
     for i, (w, b) in enumerate(layers):
-        h = taylor.linear(h, w, b)
-        if i < len(layers) - 1:
-            h = taylor.activate(h, activation, order if i == 0 else None)
+        if i < last and activation == "tanh":
+            ja = taylor.linear(h, w, b, weighted=True)
+            n = len(ja) if i > 0 or order is None else order + 1
+            h = taylor.tanh_weighted(ja[0], ja, n)
+        else:
+            h = taylor.linear(h, w, b)
+            if i < last:
+                h = taylor.activate(h, activation, order if i == 0 else None)
     return h

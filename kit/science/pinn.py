@@ -1,9 +1,9 @@
 """Physics-informed networks: residuals by nested grad or Taylor mode, Adam then L-BFGS-B
 (chapter 04, sections "Burgers PINN", "Beam equation" and "Convergence").
 
-Every loss is a function of one flat float64 parameter vector ``theta`` and data tensors, so
-MindSpore compiles ``loss`` and its gradient once (``ms.jit``) and scipy's L-BFGS-B drives them
-through numpy (float64 end to end).
+Every loss is a function of one flat parameter vector ``theta`` and data tensors, so MindSpore
+compiles ``loss`` and its gradient once (``ms.jit``) and scipy's L-BFGS-B drives them through
+numpy (optimiser state in float64; MindSpore in float32 or float64, see :func:`train`).
 """
 
 from __future__ import annotations
@@ -276,6 +276,7 @@ class Fit:
     lbfgs_seconds: float = 0.0
     lbfgs_iterations: int = 0
     evaluations: int = 0
+    stops: list[str] = field(default_factory=list)  # why each L-BFGS-B run ended
 
     def then(self, later: Fit) -> None:
         """Continue this history with a later fit's (section "Burgers PINN": refinement
@@ -286,18 +287,22 @@ class Fit:
         self.lbfgs_seconds += later.lbfgs_seconds
         self.lbfgs_iterations += later.lbfgs_iterations
         self.evaluations += later.evaluations
+        self.stops += later.stops
 
 
 def train(loss_grad: Callable, theta0: np.ndarray, data: tuple, adam_steps: int,
           lbfgs_steps: int, lr: float = 1e-3, time_limit: float | None = None,
-          dtype: str = "float32") -> Fit:
+          dtype: str = "float32", maxcor: int = 50, restarts: bool = False) -> Fit:
     """Adam (``adam_steps``) then scipy L-BFGS-B (at most ``lbfgs_steps`` iterations) on a
     MindSpore (loss, grad) function of a flat vector (section "Burgers PINN"). MindSpore
-    computes in ``dtype``; the optimizers keep their state in float64 numpy."""
+    computes in ``dtype``; the optimizers keep their state in float64 numpy. ``maxcor`` is
+    L-BFGS-B's memory; ``restarts`` restarts it when it stops before ``lbfgs_steps``; the reason
+    each run stopped is kept in ``Fit.stops``."""
     from scipy.optimize import minimize
 
     check_count("adam_steps", adam_steps, 0)
     check_count("lbfgs_steps", lbfgs_steps, 0)
+    check_count("maxcor", maxcor)
     if dtype not in ("float32", "float64"):
         raise ValueError(f"dtype must be 'float32' or 'float64', got {dtype!r}")
     np_dtype = np.dtype(dtype)
@@ -336,13 +341,25 @@ def train(loss_grad: Callable, theta0: np.ndarray, data: tuple, adam_steps: int,
             if deadline is not None and time.perf_counter() > deadline:
                 raise StopIteration
 
-        try:
-            res = minimize(fun, theta, jac=True, method="L-BFGS-B", callback=callback,
-                           options={"maxiter": lbfgs_steps, "maxfun": 2 * lbfgs_steps,
-                                    "maxcor": 50, "ftol": 1e-16, "gtol": 1e-12})
-            theta = res.x
-        except StopIteration:
-            theta = last[0]
+        # with ``restarts``, L-BFGS-B starts again with fresh curvature memory when it stops
+        # early (its line search fails or f stalls: float32 loss values stop resolving the
+        # decrease long before the budget is spent); a restart that makes fewer than 10
+        # iterations ends the run (section "Burgers PINN")
+        while fit.lbfgs_iterations < lbfgs_steps:
+            before = fit.lbfgs_iterations
+            left = lbfgs_steps - before
+            try:
+                res = minimize(fun, theta, jac=True, method="L-BFGS-B", callback=callback,
+                               options={"maxiter": left, "maxfun": 2 * left, "maxcor": maxcor,
+                                        "ftol": 1e-16, "gtol": 1e-12})
+                theta = res.x
+                fit.stops.append(str(res.message))
+            except StopIteration:
+                theta = last[0]
+                fit.stops.append("time limit")
+                break
+            if not restarts or fit.lbfgs_iterations - before < 10:
+                break
         fit.lbfgs_seconds = time.perf_counter() - start
     fit.theta = theta
     return fit

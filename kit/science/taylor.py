@@ -5,7 +5,7 @@ normalised Taylor coefficients of a curve ``x(t) = sum_k x_k t^k``. Every primit
 input jet to the output jet with the classic recurrences (Griewank and Walther, *Evaluating
 Derivatives*, ch. 13): a product is a Cauchy product, and ``exp``, ``log``, ``tanh``, ``sin``,
 ``cos``, ``div`` and ``pow`` follow from the linear ODE each satisfies. Each costs O(K^2)
-elementwise operations, so a whole network costs O(K^2) instead of the O(2^K) of nested
+elementwise products, so a whole network costs O(K^2) instead of the O(2^K) of nested
 first-order AD. The functions are plain MindSpore code with the order as a Python constant, so
 they run under ``ms.jit`` (the loops unroll at compile time).
 
@@ -18,7 +18,8 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 
-from mindspore import ops
+import numpy as np
+from mindspore import Tensor, ops
 
 MAX_ORDER = 12
 SMOOTH = ("tanh", "sin", "cos", "exp", "softplus", "sigmoid")
@@ -110,14 +111,17 @@ def _weighted(a: list) -> list:
     return out
 
 
+def _sum(terms: list):
+    """Sum of a list of same-shaped tensors in one ``AddN`` kernel (a chain of k - 1 ``Add``
+    kernels otherwise): Taylor mode is bound by the number of small kernels it launches."""
+    return terms[0] if len(terms) == 1 else ops.addn(terms)
+
+
 def _ode_coefficient(ja: list, z: list, k: int):
     """y_k of y' = z a': k y_k = sum_(j=1..k) j a_j z_(k-j), with ``ja`` from
     :func:`_weighted` (needs z_0..z_(k-1)). A short ``ja`` means a_j = 0 beyond it: a jet
     seeded on a line [x, v] enters the first activation with two coefficients only."""
-    acc = ja[1] * z[k - 1]
-    for j in range(2, min(k, len(ja) - 1) + 1):
-        acc = acc + ja[j] * z[k - j]
-    return acc / float(k)
+    return _sum([ja[j] * z[k - j] for j in range(1, min(k, len(ja) - 1) + 1)]) / float(k)
 
 
 def _length(a: list, order: int | None) -> int:
@@ -135,32 +139,38 @@ def exp(a: list, order: int | None = None) -> list:
 
 
 def tanh(a: list, order: int | None = None) -> list:
-    """Jet of tanh(a): y' = (1 - y^2) a', with z = 1 - y^2 updated one coefficient at a time."""
-    ja = _weighted(a)
-    y = [ops.tanh(a[0])]
-    z = [1.0 - y[0] * y[0]]
-    n = _length(a, order)
+    """Jet of tanh(a): y' = (1 - y^2) a' (see :func:`tanh_weighted`)."""
+    return tanh_weighted(a[0], _weighted(a), _length(a, order))
+
+
+def tanh_weighted(a0, ja: list, n: int) -> list:
+    """n coefficients of tanh(a) from a_0 and ``ja`` = [*, 1 a_1, 2 a_2, ...] (section "Taylor
+    mode"). With u = y^2 - 1, y' = -u a': y_k = -(1/k) sum_j j a_j u_(k-j), and u_k is the
+    Cauchy square of y from the doubled 2 y_j (computed once each), one ``AddN`` per sum.
+    The constants are exact in float64 (division by the integer -k; 2 y_j): a Python float
+    such as -1/k would be rounded to float32 (finding:float64-scalars)."""
+    y = [ops.tanh(a0)]
+    u = [y[0] * y[0] - 1.0]
+    twice: list = []
     for k in range(1, n):
-        y.append(_ode_coefficient(ja, z, k))
-        if k < n - 1:  # z_K is never used
-            z.append(-square_coefficient(y, k))
+        top = min(k, len(ja) - 1)
+        y.append(_sum([ja[j] * u[k - j] for j in range(1, top + 1)]) / float(-k))
+        if k < n - 1:  # u_(n-1) is never used
+            while len(twice) < (k + 1) // 2:
+                twice.append(2.0 * y[len(twice)])
+            terms = [twice[j] * y[k - j] for j in range((k + 1) // 2)]
+            if k % 2 == 0:
+                terms.append(y[k // 2] * y[k // 2])
+            u.append(_sum(terms))
     return y
 
 
 def square_coefficient(y: list, k: int):
-    """Coefficient k of y * y (needs y_0..y_k)."""
-    if k % 2 == 0:
-        mid = y[k // 2] * y[k // 2]
-        if k == 0:
-            return mid
-        acc = y[0] * y[k]
-        for j in range(1, k // 2):
-            acc = acc + y[j] * y[k - j]
-        return 2.0 * acc + mid
-    acc = y[0] * y[k]
-    for j in range(1, (k + 1) // 2):
-        acc = acc + y[j] * y[k - j]
-    return 2.0 * acc
+    """Coefficient k of y * y (needs y_0..y_k): 2 sum_(j<k/2) y_j y_(k-j) (+ y_(k/2)^2)."""
+    if k == 0:
+        return y[0] * y[0]
+    acc = 2.0 * _sum([y[j] * y[k - j] for j in range((k + 1) // 2)])
+    return acc + y[k // 2] * y[k // 2] if k % 2 == 0 else acc
 
 
 def sin_cos(a: list, order: int | None = None) -> tuple[list, list]:
@@ -243,13 +253,20 @@ def relu(a: list, order: int | None = None) -> list:
     return out
 
 
-def linear(a: list, w, b=None) -> list:
+def linear(a: list, w, b=None, weighted: bool = False) -> list:
     """Jet of a @ w + b: linear, so coefficient-wise (the bias enters coefficient 0 only). The
     coefficients are stacked on the batch axis for one matmul (one large matmul beats K + 1
-    small ones on this CPU), then split again."""
+    small ones on this CPU), then split again. With ``weighted`` coefficient j >= 1 comes back
+    times j (the ``ja`` of :func:`tanh_weighted`), by one multiply of the stacked product."""
+    n = a[0].shape[0]
     if len(a) > 2:
-        out = list(ops.split(ops.matmul(ops.concat(a, 0), w), a[0].shape[0], 0))
-    else:
+        stacked = ops.matmul(ops.concat(a, 0), w)
+        if weighted:
+            j = np.repeat(np.arange(len(a), dtype=np.float64), n).reshape(-1, 1)
+            j[:n] = 1.0
+            stacked = stacked * Tensor(j, stacked.dtype)
+        out = list(ops.split(stacked, n, 0))
+    else:  # a line [x, v]: 1 * v is v
         out = [ops.matmul(x, w) for x in a]
     if b is not None:
         out[0] = out[0] + b

@@ -23,12 +23,12 @@ def test_taylor_mode_matches_nested_grad(metrics):
 def test_taylor_mode_grows_polynomially_and_nested_exponentially(metrics):
     assert metrics["taylor_time_growth"] <= 2.0
     assert metrics["nested_time_growth_per_order"] > 1.5
-    # Issue target >= 10 at order 6: not reached, not asserted. Measured 5.2x (book, quiet) before
-    # the stacked linear layers and single output, 4.7x (book) and 4.7-5.3x (smoke) after them at
-    # load ~5; 10.9x at order 7. Float64 kernels here are throughput-bound, so Taylor mode's O(K^2)
-    # products cost what they cost, and MindSpore's CSE shares work between the nested grads.
+    # Issue target >= 10 at order 6: not reached, not asserted. Measured 6.3x (book, quiet) before
+    # the AddN sums and the weighted tanh recurrence, 7.7x (book, load ~5) after them; 4.4-5.4x
+    # in smoke runs at load ~3-7; 12.7x at order 7. Taylor mode is bound by its kernel count
+    # (sequential recurrences, two Cauchy sums per tanh coefficient); in PyNative the ratio is 8x.
     # The floor asserted is what every smoke run cleared.
-    assert metrics["taylor_speedup_order6"] >= 2.0
+    assert metrics["taylor_speedup_order6"] >= 3.0
     assert metrics["nested_ms_by_order"]["6"] > metrics["nested_ms_by_order"]["1"] * 10
 
 
@@ -40,10 +40,18 @@ def test_kit_taylor_mode_against_ops_derivative(metrics):
 
 def test_burgers_pinn_smoke_accuracy(metrics):
     assert metrics["burgers_rel_l2"] <= 0.2  # issue: smoke <= 0.2 (book <= 5e-3)
+    # book settings (notebooks/params/04-book.yaml, RAD sampling, 5,000 iterations) measured
+    # 4.4e-3, within the issue's 5e-3; a book run takes ~15 min, so it is not repeated here
     # smoke: hard constraints, no refinement rounds (RAR runs at book settings only: with a
     # 1,000-iteration budget the extra round measured worse, 0.36 against 0.21; smoke runs 600)
     assert len(metrics["burgers_rounds"]) == 1
     assert metrics["burgers_lbfgs_iterations"] >= 100
+    # the reported round is the one with the smallest held-out PDE residual
+    rounds = metrics["burgers_rounds"]
+    best = min(rounds, key=lambda r: r["validation_residual"])
+    assert best["reported"] and sum(r["reported"] for r in rounds) == 1
+    assert metrics["burgers_rel_l2"] == pytest.approx(best["rel_l2"], rel=1e-6)
+    assert metrics["burgers_train_cpu_seconds"] > 0
 
 
 def test_beam_and_convergence(metrics):

@@ -109,6 +109,27 @@ def test_taylor_matches_nested_grad_on_random_mlps():
             assert np.abs(got - ref).max() <= 1e-10 * max(1.0, np.abs(ref).max()), (act, k)
 
 
+def test_weighted_tanh_path_matches_the_generic_one():
+    # forward_jet's tanh path (weighted linear + tanh_weighted) against linear + activate
+    sizes = (2, 8, 8, 1)
+    lay = nets.layout(sizes)
+    theta = ms.Tensor(nets.init_params(sizes, 4))
+    rng = np.random.default_rng(4)
+    x, v = ms.Tensor(rng.uniform(-1, 1, (3, 2))), ms.Tensor(rng.standard_normal((3, 2)))
+    w, b = nets.unpack(theta, lay)[1]
+    h = [ms.Tensor(rng.standard_normal((3, 8))) for _ in range(K + 1)]
+    plain, weighted = taylor.linear(h, w, b), taylor.linear(h, w, b, weighted=True)
+    for j in range(K + 1):
+        np.testing.assert_allclose(weighted[j].asnumpy(), max(j, 1) * plain[j].asnumpy(),
+                                   rtol=1e-15)
+    fast = nets.forward_jet(theta, [x, v], lay, "tanh", K)
+    h = taylor.activate(taylor.linear([x, v], *nets.unpack(theta, lay)[0]), "tanh", K)
+    h = taylor.linear(taylor.activate(taylor.linear(h, w, b), "tanh"), *nets.unpack(theta, lay)[2])
+    assert len(fast) == len(h) == K + 1
+    for k in range(K + 1):
+        np.testing.assert_allclose(fast[k].asnumpy(), h[k].asnumpy(), rtol=1e-12, atol=1e-15)
+
+
 def test_jitted_taylor_and_nested_agree():
     kit.setup(0, mode="graph")
     try:
@@ -270,3 +291,42 @@ def test_burgers_hard_constraints_and_residuals_agree():
         t = pinn.burgers_residual_taylor(theta, pts, lay, "tanh", 0.01, hard).asnumpy()
         n = pinn.burgers_residual_nested(theta, pts, lay, "tanh", 0.01, hard).asnumpy()
         np.testing.assert_allclose(t, n, rtol=1e-9, atol=1e-12)
+
+
+def test_burgers_rounds_sampling_and_validation_choice():
+    ref = data.burgers_reference()
+    with pytest.raises(ValueError, match="sampling must be one of rar, rad"):
+        chapter.burgers(ref, 20, 50, 6, 1, 0, 4, "nested", 0, sampling="grid")
+    with pytest.raises(ValueError, match="sampling must be one of"):
+        PARAMS.check_values({"sampling": "grid"})
+    kit.setup(0, mode="graph")
+    try:
+        for sampling in chapter.SAMPLINGS:
+            run = chapter.burgers(ref, 20, 60, 6, 1, 0, 24, "nested", 0, rar_rounds=2,
+                                  rar_points=10, sampling=sampling, validation=200)
+            assert [r["n_f"] for r in run.rounds] == [80, 90, 100]
+            assert sum(r["reported"] for r in run.rounds) == 1
+            best = min(run.rounds, key=lambda r: r["validation_residual"])
+            assert best["reported"] and run.rel_l2 == pytest.approx(best["rel_l2"], rel=1e-6)
+            assert run.fit.lbfgs_iterations <= 24 and run.cpu_seconds > 0
+            # RAR keeps the first points and adds; RAD draws a whole new set of the same size
+            assert run.added.shape == ((20, 2) if sampling == "rar" else (80, 2))
+    finally:
+        kit.setup(0, mode="pynative")
+
+
+def test_lbfgs_restarts_spend_the_budget():
+    sizes = (2, 8, 1)
+    lay = nets.layout(sizes)
+    d = pinn.burgers_data(20, 40, 0)
+    kit.setup(0, mode="graph")
+    try:
+        lg = pinn.burgers_loss_fn(lay, "tanh", "nested", d.nu, True)
+        theta0 = nets.init_params(sizes, 0)
+        once = pinn.train(lg, theta0, (d.xu, d.u, d.xf), 0, 3000)
+        again = pinn.train(lg, theta0, (d.xu, d.u, d.xf), 0, 3000, restarts=True)
+        assert len(once.stops) == 1 and once.lbfgs_iterations < 3000  # float32 stalls early
+        # the same first run, then at least one restart with fresh memory
+        assert len(again.stops) >= 2 and again.lbfgs_iterations >= once.lbfgs_iterations
+    finally:
+        kit.setup(0, mode="pynative")

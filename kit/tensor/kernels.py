@@ -12,15 +12,12 @@ from __future__ import annotations
 
 import ctypes
 import functools
-import hashlib
-import os
-import shutil
-import subprocess
-import tempfile
 from dataclasses import astuple, dataclass
 from pathlib import Path
 
 import numpy as np
+
+from kit.core import native
 
 SOURCE = Path(__file__).with_name("csrc") / "kernels.cc"
 FLAGS = ("-std=c++20", "-O3", "-march=native", "-ffast-math", "-fopenmp",
@@ -35,36 +32,17 @@ WIDTHS = (1, 4, 8, 16)
 ORDERS = ("i-j-k", "j-i-k", "i-k-j")
 
 
+PURPOSE = "chapter 07's custom kernels"
+
+
 def compiler() -> str:
     """The C++ compiler (``$CXX`` or g++), or a clear error saying what to install."""
-    name = os.environ.get("CXX", "g++")
-    path = shutil.which(name)
-    if path is None:
-        raise RuntimeError(f"C++ compiler {name!r} not found: chapter 07's custom kernels need "
-                           "g++ with OpenMP (Debian/Ubuntu: apt install g++), or set CXX")
-    return path
+    return native.compiler(PURPOSE)
 
 
 def build(source: Path = SOURCE) -> Path:
-    """Compile ``source`` into a shared library once per content and flags (cached in the temp
-    folder; written under a temporary name and renamed, so a crash leaves no half library)."""
-    cxx = compiler()
-    key = hashlib.sha256(source.read_bytes() + " ".join((cxx, *FLAGS, *LINK_FLAGS)).encode())
-    key = key.hexdigest()[:16]
-    folder = Path(tempfile.gettempdir()) / f"kit-kernels-{os.getuid()}"
-    folder.mkdir(exist_ok=True)
-    target = folder / f"kernels-{key}.so"
-    if not target.is_file():
-        partial = folder / f".{target.name}.{os.getpid()}"
-        obj = partial.with_suffix(".o")
-        for command in ([cxx, *FLAGS, "-c", "-o", str(obj), str(source)],
-                        [cxx, *LINK_FLAGS, "-o", str(partial), str(obj)]):
-            out = subprocess.run(command, capture_output=True, text=True)
-            if out.returncode != 0:
-                raise RuntimeError(f"compiling {source.name} failed:\n{out.stderr[-2000:]}")
-        obj.unlink()
-        os.replace(partial, target)
-    return target
+    """Compile ``source`` into a shared library once per content and flags (cached)."""
+    return native.build(source, FLAGS, LINK_FLAGS, PURPOSE)
 
 
 @functools.cache

@@ -11,7 +11,7 @@ import pytest
 from mindspore import ops
 
 import kit
-from kit.science import PARAMS, chapter, data, fno, nets, pinn, references, taylor
+from kit.science import PARAMS, chapter, data, fno, fused, nets, pinn, references, taylor
 
 X0 = 0.7
 K = 6
@@ -328,5 +328,27 @@ def test_lbfgs_restarts_spend_the_budget():
         assert len(once.stops) == 1 and once.lbfgs_iterations < 3000  # float32 stalls early
         # the same first run, then at least one restart with fresh memory
         assert len(again.stops) >= 2 and again.lbfgs_iterations >= once.lbfgs_iterations
+    finally:
+        kit.setup(0, mode="pynative")
+
+
+def test_fused_tanh_kernel_matches_stock_taylor_mode():
+    # the C++ tanh recurrence (ops.Custom, aot) against the stock-op jet, rows * width not a
+    # multiple of the kernel's block of 64
+    kit.setup(0, mode="graph")
+    try:
+        sizes = (1, 12, 12, 1)
+        lay, theta = nets.layout(sizes), ms.Tensor(nets.init_params(sizes, 5))
+        x = ms.Tensor(np.linspace(-1.5, 1.5, 29).reshape(-1, 1))
+        v = ops.ones_like(x)
+        for k in (1, 4, 7):
+            got = fused.derivative_fn(lay, "tanh", k)(theta, x, v).asnumpy()
+            ref = pinn.taylor_derivative_fn(lay, "tanh", k)(theta, x, v).asnumpy()
+            assert got.shape == ref.shape == (k + 1, 29, 1)
+            np.testing.assert_allclose(got, ref, rtol=1e-12, atol=1e-12 * np.abs(ref).max())
+        with pytest.raises(ValueError, match="activation must be 'tanh'"):
+            fused.derivative_fn(lay, "sin", 3)
+        with pytest.raises(ValueError, match="theta must be float64"):
+            fused.derivative_fn(lay, "tanh", 3)(theta.astype(ms.float32), x, v)
     finally:
         kit.setup(0, mode="pynative")

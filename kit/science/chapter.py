@@ -273,6 +273,10 @@ def burgers(reference: dict, n_u: int, n_f: int, width: int, depth: int, adam_st
     pinn.check_count("rar_rounds", rar_rounds, 0)
     pinn.check_count("rar_points", rar_points, 0)
     pinn.check_count("validation", validation)
+    if rar_rounds and candidates < n_f + rar_rounds * rar_points:
+        raise ValueError(f"candidates must be >= n_f + rar_rounds * rar_points = "
+                         f"{n_f + rar_rounds * rar_points} (RAD draws a whole collocation set "
+                         f"from them without replacement), got {candidates}")
     if sampling not in SAMPLINGS:
         raise ValueError(f"sampling must be one of {', '.join(SAMPLINGS)}, got {sampling!r}")
     data = pinn.burgers_data(n_u, n_f, seed, float(reference["nu"]))
@@ -291,7 +295,6 @@ def burgers(reference: dict, n_u: int, n_f: int, width: int, depth: int, adam_st
     budget = [lbfgs_steps // (rar_rounds + 1)] * (rar_rounds + 1)
     budget[-1] += lbfgs_steps - sum(budget)
     best = (math.inf, theta, 0)
-    candidates = max(candidates, 4 * (n_f + rar_rounds * rar_points))
     for i, steps in enumerate(budget):
         if i > 0 and rar_points > 0:
             pool = np.stack([rng.uniform(-1, 1, candidates), rng.uniform(0, 1, candidates)], 1)

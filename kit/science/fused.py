@@ -1,22 +1,20 @@
 """Taylor mode with the tanh recurrence fused into one C++ kernel (chapter 04, "Experiment 1").
 
 :mod:`kit.science.taylor` builds every coefficient of every primitive from stock MindSpore
-kernels: an order-K tanh layer launches dozens of small kernels, and on this CPU their fixed
-cost, not the arithmetic, sets the time. Here each hidden layer is one matmul of the stacked
+kernels: an order-K tanh layer launches dozens of small kernels, each paying a fixed launch
+cost plus unvectorised float64 arithmetic. Here each hidden layer is one matmul of the stacked
 coefficients plus one ``ops.Custom(func_type="aot")`` kernel (``csrc/taylor_tanh.cc``) that runs
-the same recurrence element by element. Forward only (the kernel has no backward), tanh only,
-float64 only.
+the same recurrence element by element, vectorised over blocks of elements. Forward only (the
+kernel has no backward), tanh only, float64 only.
 """
 
 from __future__ import annotations
 
 import functools
-import math
 from collections.abc import Callable
 from pathlib import Path
 
 import mindspore as ms
-import numpy as np
 from mindspore import ops
 
 from kit.core import native
@@ -64,7 +62,7 @@ def derivative_fn(lay: tuple, activation: str, order: int) -> Callable:
     if activation != "tanh":
         raise ValueError(f"activation must be 'tanh' for the fused kernel (it implements tanh's "
                          f"recurrence only), got {activation!r}")
-    facts = np.array([math.factorial(k) for k in range(order + 1)], float).reshape(-1, 1, 1)
+    facts = taylor.factorial_column(order)
 
     def f(theta, x, v):
         return forward_jet(theta, x, v, lay, order) * ms.Tensor(facts, ms.float64)

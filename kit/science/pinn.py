@@ -128,7 +128,7 @@ def taylor_derivative_fn(lay: tuple, activation: str, order: int) -> Callable:
     stacked in one tensor of shape (order + 1, n, d_out)."""
     taylor.check_order(order)
     taylor.check_activation(activation, order)
-    facts = np.array([math.factorial(k) for k in range(order + 1)], float).reshape(-1, 1, 1)
+    facts = taylor.factorial_column(order)
 
     def f(theta, x, v):
         jet = ops.stack(nets.forward_jet(theta, [x, v], lay, activation, order))

@@ -304,6 +304,12 @@ def seed_jet(x, direction, order: int) -> list:
     return [x, direction] + [zero] * (order - 1)
 
 
+def factorial_column(order: int) -> np.ndarray:
+    """[0!, 1!, ..., order!] shaped (order + 1, 1, 1): turns stacked coefficients y_k into
+    derivatives k! y_k in one multiply."""
+    return np.array([math.factorial(k) for k in range(order + 1)], float).reshape(-1, 1, 1)
+
+
 def derivatives(jet: Sequence) -> list:
     """k! * y_k: the derivatives d^k/dt^k of the output along the line, k = 0..K."""
     return [c * float(math.factorial(k)) for k, c in enumerate(jet)]

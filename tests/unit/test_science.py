@@ -299,6 +299,9 @@ def test_burgers_rounds_sampling_and_validation_choice():
         chapter.burgers(ref, 20, 50, 6, 1, 0, 4, "nested", 0, sampling="grid")
     with pytest.raises(ValueError, match="sampling must be one of"):
         PARAMS.check_values({"sampling": "grid"})
+    with pytest.raises(ValueError, match="candidates must be >= n_f"):
+        chapter.burgers(ref, 20, 50, 6, 1, 0, 4, "nested", 0, rar_rounds=1, rar_points=10,
+                        candidates=30)
     kit.setup(0, mode="graph")
     try:
         for sampling in chapter.SAMPLINGS:

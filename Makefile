@@ -19,7 +19,7 @@ help:
 	@echo "make book   - install, run every chapter at book settings, build book/_build/html"
 	@echo "make test   - install, then the whole test suite (what CI runs)"
 	@echo "make lab    - JupyterLab with the kit importable and widgets working"
-	@echo "make sweep CH=04 GRID='order=1,2,4'  - a parameter sweep of one chapter"
+	@echo "make sweep CH=04 GRID='accuracy_order=4,6,8'  - a parameter sweep of one chapter"
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)

@@ -3,7 +3,8 @@
 Modules: ``taylor`` (Taylor-mode primitives on MindSpore tensors), ``nets`` (functional MLPs on
 a flat parameter vector, plain and on jets), ``pinn`` (residuals by nested grad or Taylor mode,
 Adam then L-BFGS-B), ``references`` (Cole–Hopf, finite differences, a pseudo-spectral solver),
-``fno`` (a 1-D Fourier neural operator), ``data`` (the verified data files) and ``chapter``
+``fused`` (Taylor mode with tanh's recurrence and its adjoint as C++ kernels), ``fno`` (a 1-D
+Fourier neural operator), ``data`` (the verified data files) and ``chapter``
 (the notebook's experiments and figures).
 """
 

@@ -1,11 +1,13 @@
-"""Taylor mode with the tanh recurrence fused into one C++ kernel (chapter 04, "Experiment 1").
+"""Taylor mode with the tanh recurrence fused into C++ kernels (chapter 04, "Experiment 1" and
+"Experiment 4").
 
 :mod:`kit.science.taylor` builds every coefficient of every primitive from stock MindSpore
 kernels: an order-K tanh layer launches dozens of small kernels, each paying a fixed launch
-cost plus unvectorised float64 arithmetic. Here each hidden layer is one matmul of the stacked
-coefficients plus one ``ops.Custom(func_type="aot")`` kernel (``csrc/taylor_tanh.cc``) that runs
-the same recurrence element by element, vectorised over blocks of elements. Forward only (the
-kernel has no backward), tanh only, float64 only.
+cost plus unvectorised arithmetic, and its backward launches as many again. Here each hidden
+layer is one matmul of the stacked coefficients plus one ``ops.Custom(func_type="aot")`` kernel
+(``csrc/taylor_tanh.cc``) that runs the same recurrence element by element, vectorised over
+blocks of elements; a second kernel is the recurrence's adjoint, bound as the operator's
+``bprop``, so losses built on the jet train through it. tanh only; float32 or float64.
 """
 
 from __future__ import annotations
@@ -23,20 +25,38 @@ from kit.science import nets, taylor
 SOURCE = Path(__file__).with_name("csrc") / "taylor_tanh.cc"
 FLAGS = ("-std=c++17", "-O3", "-march=native", "-fopenmp-simd", "-fPIC")
 LINK_FLAGS = ("-shared",)
-PURPOSE = "chapter 04's fused Taylor-mode kernel"
+PURPOSE = "chapter 04's fused Taylor-mode kernels"
+DTYPES = (ms.float32, ms.float64)
 
 
-def _same(a, b):
+def _first(a, *rest):
     return a
+
+
+@functools.cache
+def _library() -> str:
+    return str(native.build(SOURCE, FLAGS, LINK_FLAGS, PURPOSE))
+
+
+@functools.cache
+def tanh_jet_backward_op():
+    """The adjoint kernel: ``op(a, bias, dy)`` -> dL/da, each (K+1, rows, width)."""
+    return ops.Custom(f"{_library()}:TanhJetBackwardAot", out_shape=_first, out_dtype=_first,
+                      func_type="aot")
 
 
 @functools.cache
 def tanh_jet_op():
     """The fused kernel as a MindSpore operator: ``op(a, bias)`` with ``a`` the (K+1, rows,
-    width) float64 pre-activation jet and ``bias`` (width,) -> the jet of tanh(a + bias)."""
-    library = native.build(SOURCE, FLAGS, LINK_FLAGS, PURPOSE)
-    return ops.Custom(f"{library}:TanhJetAot", out_shape=_same, out_dtype=_same,
-                      func_type="aot")
+    width) pre-activation jet and ``bias`` (width,) -> the jet of tanh(a + bias); differentiable
+    (its bprop is the adjoint kernel; the bias gets the row sum of dL/da_0)."""
+    backward = tanh_jet_backward_op()
+
+    def bprop(a, bias, out, dout):
+        da = backward(a, bias, dout)
+        return da, da[0].sum(0)
+    return ops.Custom(f"{_library()}:TanhJetAot", out_shape=_first, out_dtype=_first,
+                      func_type="aot", bprop=bprop)
 
 
 def forward_jet(theta, x, v, lay: tuple, order: int):
@@ -54,23 +74,39 @@ def forward_jet(theta, x, v, lay: tuple, order: int):
     return ops.concat([out[:1] + b, out[1:]], 0)
 
 
-def derivative_fn(lay: tuple, activation: str, order: int) -> Callable:
-    """f(theta, x, v) -> the derivatives 0..order along v, stacked (order + 1, n, d_out), like
-    :func:`kit.science.pinn.taylor_derivative_fn` but with the fused kernel (jitted). Refuses
-    other activations and non-float64 inputs with a ValueError."""
-    taylor.check_order(order)
+def check_activation(activation: str) -> None:
+    """The fused kernels implement tanh's recurrence only."""
     if activation != "tanh":
         raise ValueError(f"activation must be 'tanh' for the fused kernel (it implements tanh's "
                          f"recurrence only), got {activation!r}")
+
+
+def check_dtypes(**tensors) -> None:
+    """Refuse (naming the argument) tensors the kernels do not take; all must share one dtype."""
+    first = None
+    for name, t in tensors.items():
+        if t.dtype not in DTYPES:
+            raise ValueError(f"{name} must be float32 or float64 for the fused kernel, "
+                             f"got {t.dtype}")
+        if first is not None and t.dtype != first:
+            raise ValueError(f"{name} must have the same dtype as the other inputs ({first}), "
+                             f"got {t.dtype}")
+        first = t.dtype
+
+
+def derivative_fn(lay: tuple, activation: str, order: int) -> Callable:
+    """f(theta, x, v) -> the derivatives 0..order along v, stacked (order + 1, n, d_out), like
+    :func:`kit.science.pinn.taylor_derivative_fn` but with the fused kernel (jitted). Refuses
+    other activations and dtypes with a ValueError."""
+    taylor.check_order(order)
+    check_activation(activation)
     facts = taylor.factorial_column(order)
 
     def f(theta, x, v):
-        return forward_jet(theta, x, v, lay, order) * ms.Tensor(facts, ms.float64)
+        return forward_jet(theta, x, v, lay, order) * ms.Tensor(facts, theta.dtype)
     compiled = ms.jit(f)
 
     def checked(theta, x, v):
-        for name, t in (("theta", theta), ("x", x), ("v", v)):
-            if t.dtype != ms.float64:
-                raise ValueError(f"{name} must be float64 for the fused kernel, got {t.dtype}")
+        check_dtypes(theta=theta, x=x, v=v)
         return compiled(theta, x, v)
     return checked

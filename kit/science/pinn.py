@@ -17,10 +17,11 @@ import mindspore as ms
 import numpy as np
 from mindspore import ops
 
-from kit.science import nets, taylor
+from kit.science import fused, nets, taylor
 
 PDES = ("burgers", "beam")
 METHODS = ("taylor", "nested")
+BEAM_METHODS = METHODS + ("fused",)  # the beam also trains through the fused tanh kernels
 
 
 def check_pde(pde: object) -> str:
@@ -30,10 +31,11 @@ def check_pde(pde: object) -> str:
     return str(pde)
 
 
-def check_method(method: object) -> str:
-    """'taylor' or 'nested' (how the residual's derivatives are computed)."""
-    if method not in METHODS:
-        raise ValueError(f"method must be one of {', '.join(METHODS)}, got {method!r}")
+def check_method(method: object, allowed: tuple = METHODS) -> str:
+    """'taylor' or 'nested' (how the residual's derivatives are computed); the beam also
+    allows 'fused' (:data:`BEAM_METHODS`)."""
+    if method not in allowed:
+        raise ValueError(f"method must be one of {', '.join(allowed)}, got {method!r}")
     return str(method)
 
 
@@ -238,6 +240,13 @@ def beam_terms_taylor(theta, x, lay, activation):
     return jet[0], 2.0 * jet[2], 24.0 * jet[4]
 
 
+def beam_terms_fused(theta, x, lay):
+    """(u, u_xx, u_xxxx) from one order-4 jet through the fused tanh kernels
+    (:mod:`kit.science.fused`, differentiable through their adjoint kernel)."""
+    jet = fused.forward_jet(theta, x, ops.ones_like(x), lay, 4)
+    return jet[0], 2.0 * jet[2], 24.0 * jet[4]
+
+
 def beam_terms_nested(theta, x, lay, activation, d2, d4):
     """(u, u_xx, u_xxxx) by a forward pass and two and four nested ``ms.grad`` calls
     (``d2``, ``d4`` from :func:`nested_directional`)."""
@@ -248,15 +257,20 @@ def beam_terms_nested(theta, x, lay, activation, d2, d4):
 def beam_loss_fn(lay: tuple, activation: str, method: str) -> Callable:
     """A jitted (loss, grad) of theta for u_xxxx = pi^4 sin(pi x) on (0, 1), u = u_xx = 0 at
     both ends. ``x`` holds the collocation points followed by the two ends; each method
-    computes every derivative it needs at all of them in one pass."""
-    check_method(method)
+    computes every derivative it needs at all of them in one pass ('fused': one order-4 jet
+    through the C++ tanh kernels, tanh only)."""
+    check_method(method, BEAM_METHODS)
     taylor.check_activation(activation, 4)
+    if method == "fused":
+        fused.check_activation(activation)
     d2 = nested_directional(lay, activation, 2)
     d4 = nested_directional(lay, activation, 4)
 
     def loss(theta, x):
         if method == "taylor":
             u, u_xx, u_xxxx = beam_terms_taylor(theta, x, lay, activation)
+        elif method == "fused":
+            u, u_xx, u_xxxx = beam_terms_fused(theta, x, lay)
         else:
             u, u_xx, u_xxxx = beam_terms_nested(theta, x, lay, activation, d2, d4)
         n = x.shape[0] - 2

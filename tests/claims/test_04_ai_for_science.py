@@ -21,22 +21,23 @@ def test_taylor_mode_matches_nested_grad(metrics):
 
 
 def test_taylor_mode_grows_polynomially_and_nested_exponentially(metrics):
+    # the kit's Taylor mode (tanh recurrence in one C++ kernel per layer; fitted exponent ~0.6)
+    # and the stock-kernel version (~1.2) both grow polynomially
     assert metrics["taylor_time_growth"] <= 2.0
+    assert metrics["taylor_stock_time_growth"] <= 2.0
     assert metrics["nested_time_growth_per_order"] > 1.5
-    # Issue target >= 10 at order 6: not reached, not asserted. Measured 6.3x (book, quiet) before
-    # the AddN sums and the weighted tanh recurrence, 7.7x (book, load ~5) after them; 4.4-5.4x
-    # in smoke runs at load ~3-7; 12.7x at order 7. Taylor mode is bound by its kernel count
-    # (sequential recurrences, two Cauchy sums per tanh coefficient); in PyNative the ratio is 8x.
-    # The floor asserted is what every smoke run cleared.
-    assert metrics["taylor_speedup_order6"] >= 3.0
     assert metrics["nested_ms_by_order"]["6"] > metrics["nested_ms_by_order"]["1"] * 10
 
 
-def test_fused_taylor_kernel_meets_the_order6_target(metrics):
-    # Taylor mode with tanh's recurrence as one C++ kernel per layer (ops.Custom, aot): the
-    # issue's >= 10 at order 6 (measured 23.6x quiet in a probe); exact like the stock version
+def test_taylor_mode_meets_the_order6_target(metrics):
+    # the issue's >= 10 at order 6, by the fused kernel (18-24x measured), exact like the stock
+    # version
     assert metrics["taylor_fused_max_rel_error"] <= 1e-10
-    assert metrics["taylor_fused_speedup_order6"] >= 10.0
+    assert metrics["taylor_speedup_order6"] >= 10.0
+    # Stock kernels only: the issue's 10x is out of reach (6.3-7.7x book, 4.4-7.5x smoke; bound
+    # by the kernel count: sequential recurrences, two Cauchy sums per tanh coefficient). The
+    # floor asserted is what every smoke run cleared.
+    assert metrics["taylor_stock_speedup_order6"] >= 3.0
 
 
 def test_kit_taylor_mode_against_ops_derivative(metrics):
@@ -62,12 +63,13 @@ def test_burgers_pinn_smoke_accuracy(metrics):
 
 
 def test_beam_and_convergence(metrics):
+    assert set(metrics["beam_rel_l2"]) == {"taylor", "nested", "fused"}
     assert max(metrics["beam_rel_l2"].values()) < 1e-2
-    # Issue target >= 3: not reached, not asserted. Measured 6.9x once with the machine lightly
-    # loaded, 1.8-2.3x (smoke and book) while other notebooks shared the 2 cores (per-kernel
-    # launch overhead dominates both methods at 66 points x width 20); assert only that the Taylor
-    # step is not slower.
-    assert metrics["beam_step_speedup"] >= 1.0
+    # the issue's >= 3, training through the fused tanh kernels and their adjoint (5.1-5.2x
+    # measured quiet). Stock kernels: 2.1-2.8x (launch overhead of the jet's backward over
+    # 66 points x width 20); assert only that that step is not slower.
+    assert metrics["beam_step_speedup"] >= 3.0
+    assert metrics["beam_stock_step_speedup"] >= 1.0
     assert metrics["convergence_rate"] == metrics["convergence_rate"]  # finite, recorded
 
 

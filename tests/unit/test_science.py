@@ -269,7 +269,8 @@ def test_lbfgs_training_reduces_beam_loss():
 
 def test_growth_fits_recover_exponents():
     k = [1, 2, 3, 4, 5, 6]
-    fits = chapter.growth_fits(k, [2.0 * x ** 2 for x in k], [0.5 * 3.0 ** x for x in k])
+    fits = chapter.growth_fits(k, {"taylor": [2.0 * x ** 2 for x in k],
+                                   "nested": [0.5 * 3.0 ** x for x in k]})
     assert abs(fits["taylor_power_exponent"] - 2) < 1e-9
     assert abs(fits["nested_growth_per_order"] - 3) < 1e-9
     assert fits["nested_exp_rss"] < fits["nested_power_rss"]
@@ -335,23 +336,69 @@ def test_lbfgs_restarts_spend_the_budget():
         kit.setup(0, mode="pynative")
 
 
-def test_fused_tanh_kernel_matches_stock_taylor_mode():
-    # the C++ tanh recurrence (ops.Custom, aot) against the stock-op jet, rows * width not a
-    # multiple of the kernel's block of 64
+@pytest.fixture
+def graph_mode():
     kit.setup(0, mode="graph")
-    try:
-        sizes = (1, 12, 12, 1)
-        lay, theta = nets.layout(sizes), ms.Tensor(nets.init_params(sizes, 5))
-        x = ms.Tensor(np.linspace(-1.5, 1.5, 29).reshape(-1, 1))
-        v = ops.ones_like(x)
-        for k in (1, 4, 7):
-            got = fused.derivative_fn(lay, "tanh", k)(theta, x, v).asnumpy()
-            ref = pinn.taylor_derivative_fn(lay, "tanh", k)(theta, x, v).asnumpy()
-            assert got.shape == ref.shape == (k + 1, 29, 1)
-            np.testing.assert_allclose(got, ref, rtol=1e-12, atol=1e-12 * np.abs(ref).max())
-        with pytest.raises(ValueError, match="activation must be 'tanh'"):
-            fused.derivative_fn(lay, "sin", 3)
-        with pytest.raises(ValueError, match="theta must be float64"):
-            fused.derivative_fn(lay, "tanh", 3)(theta.astype(ms.float32), x, v)
-    finally:
-        kit.setup(0, mode="pynative")
+    yield
+    kit.setup(0, mode="pynative")
+
+
+def _tanh_net_on_line(seed: int, dtype=np.float64) -> tuple:
+    """A 12 x 12 tanh MLP and 29 points on a line: rows * width not a multiple of the fused
+    kernels' block of 64."""
+    sizes = (1, 12, 12, 1)
+    lay, theta = nets.layout(sizes), ms.Tensor(nets.init_params(sizes, seed).astype(dtype))
+    x = ms.Tensor(np.linspace(-1.5, 1.5, 29).reshape(-1, 1).astype(dtype))
+    return lay, theta, x, ops.ones_like(x)
+
+
+def test_fused_tanh_kernel_matches_stock_taylor_mode(graph_mode):
+    # the C++ tanh recurrence (ops.Custom, aot) against the stock-op jet
+    lay, theta, x, v = _tanh_net_on_line(5)
+    for k in (1, 4, 7):
+        got = fused.derivative_fn(lay, "tanh", k)(theta, x, v).asnumpy()
+        ref = pinn.taylor_derivative_fn(lay, "tanh", k)(theta, x, v).asnumpy()
+        assert got.shape == ref.shape == (k + 1, 29, 1)
+        np.testing.assert_allclose(got, ref, rtol=1e-12, atol=1e-12 * np.abs(ref).max())
+    with pytest.raises(ValueError, match="activation must be 'tanh'"):
+        fused.derivative_fn(lay, "sin", 3)
+    with pytest.raises(ValueError, match="theta must be float32 or float64"):
+        fused.derivative_fn(lay, "tanh", 3)(theta.astype(ms.float16), x, v)
+    with pytest.raises(ValueError, match="x must have the same dtype"):
+        fused.derivative_fn(lay, "tanh", 3)(theta.astype(ms.float32), x, v)
+
+
+@pytest.mark.parametrize("dtype, rtol", [(np.float64, 1e-12), (np.float32, 2e-4)])
+def test_fused_kernel_gradient_matches_stock_taylor_mode(graph_mode, dtype, rtol):
+    # the adjoint kernel (the operator's bprop): d(loss on the jet)/d(theta), weights and
+    # biases, against MindSpore's autodiff through the stock-op jet, at order 5
+    lay, theta, x, v = _tanh_net_on_line(6, dtype)
+    weights = ms.Tensor(np.arange(1.0, 7.0).reshape(-1, 1, 1).astype(dtype))
+
+    def loss_fused(th):
+        return ((fused.forward_jet(th, x, v, lay, 5) ** 2) * weights).sum()
+
+    def loss_stock(th):
+        return ((ops.stack(nets.forward_jet(th, [x, v], lay, "tanh", 5), 0) ** 2)
+                * weights).sum()
+    got = ms.jit(ms.grad(loss_fused))(theta).asnumpy()
+    ref = ms.jit(ms.grad(loss_stock))(theta).asnumpy()
+    assert np.abs(ref).max() > 1.0
+    np.testing.assert_allclose(got, ref, rtol=rtol, atol=rtol * np.abs(ref).max())
+
+
+def test_beam_trains_through_the_fused_kernels(graph_mode):
+    sizes = (1, 8, 8, 1)
+    lay, theta = nets.layout(sizes), nets.init_params(sizes, 2).astype(np.float32)
+    points = ms.Tensor(chapter.beam_points(10).astype(np.float32))
+    lf, gf = pinn.beam_loss_fn(lay, "tanh", "fused")(ms.Tensor(theta), points)
+    ls, gs = pinn.beam_loss_fn(lay, "tanh", "taylor")(ms.Tensor(theta), points)
+    assert float(lf) == pytest.approx(float(ls), rel=1e-5)
+    np.testing.assert_allclose(gf.asnumpy(), gs.asnumpy(), rtol=1e-3,
+                               atol=1e-4 * np.abs(gs.asnumpy()).max())
+    with pytest.raises(ValueError, match="activation must be 'tanh'"):
+        pinn.beam_loss_fn(lay, "sin", "fused")
+    with pytest.raises(ValueError, match="method must be one of taylor, nested, fused"):
+        pinn.beam_loss_fn(lay, "tanh", "symbolic")
+    with pytest.raises(ValueError, match="method must be one of taylor, nested, got"):
+        pinn.burgers_loss_fn(lay, "tanh", "fused", 0.01)

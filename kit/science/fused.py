@@ -40,7 +40,8 @@ def _library() -> str:
 
 @functools.cache
 def tanh_jet_backward_op():
-    """The adjoint kernel: ``op(a, bias, dy)`` -> dL/da, each (K+1, rows, width)."""
+    """The adjoint kernel (section "Experiment 4", the beam's training step): ``op(a, bias,
+    dy)`` -> dL/da, each (K+1, rows, width)."""
     return ops.Custom(f"{_library()}:TanhJetBackwardAot", out_shape=_first, out_dtype=_first,
                       func_type="aot")
 
@@ -75,14 +76,15 @@ def forward_jet(theta, x, v, lay: tuple, order: int):
 
 
 def check_activation(activation: str) -> None:
-    """The fused kernels implement tanh's recurrence only."""
+    """Sections "Experiment 1" and "4": the fused kernels implement tanh's recurrence only."""
     if activation != "tanh":
         raise ValueError(f"activation must be 'tanh' for the fused kernel (it implements tanh's "
                          f"recurrence only), got {activation!r}")
 
 
 def check_dtypes(**tensors) -> None:
-    """Refuse (naming the argument) tensors the kernels do not take; all must share one dtype."""
+    """Sections "Experiment 1" and "4": refuse (naming the argument) tensors the kernels do not
+    take; all must share one dtype."""
     first = None
     for name, t in tensors.items():
         if t.dtype not in DTYPES:

@@ -241,8 +241,8 @@ def beam_terms_taylor(theta, x, lay, activation):
 
 
 def beam_terms_fused(theta, x, lay):
-    """(u, u_xx, u_xxxx) from one order-4 jet through the fused tanh kernels
-    (:mod:`kit.science.fused`, differentiable through their adjoint kernel)."""
+    """Section "Experiment 4": (u, u_xx, u_xxxx) from one order-4 jet through the fused tanh
+    kernels (:mod:`kit.science.fused`, differentiable through their adjoint kernel)."""
     jet = fused.forward_jet(theta, x, ops.ones_like(x), lay, 4)
     return jet[0], 2.0 * jet[2], 24.0 * jet[4]
 

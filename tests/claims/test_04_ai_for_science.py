@@ -21,8 +21,8 @@ def test_taylor_mode_matches_nested_grad(metrics):
 
 
 def test_taylor_mode_grows_polynomially_and_nested_exponentially(metrics):
-    # the kit's Taylor mode (tanh recurrence in one C++ kernel per layer; fitted exponent ~0.6)
-    # and the stock-kernel version (~1.2) both grow polynomially
+    # the fused Taylor variant (tanh recurrence in one C++ kernel per layer; fitted exponent
+    # 0.4 smoke, 0.6 book) and the stock-kernel version (1.0 smoke, 1.2 book) grow polynomially
     assert metrics["taylor_time_growth"] <= 2.0
     assert metrics["taylor_stock_time_growth"] <= 2.0
     assert metrics["nested_time_growth_per_order"] > 1.5
@@ -30,9 +30,11 @@ def test_taylor_mode_grows_polynomially_and_nested_exponentially(metrics):
 
 
 def test_taylor_mode_meets_the_order6_target(metrics):
-    # the issue's >= 10 at order 6, by the fused kernel (18-24x measured), exact like the stock
-    # version
+    # the issue's >= 10 at order 6, by the fused kernel (17-18.5x in quiet smoke runs, 9.2x once
+    # at load ~4 with another process busy on the second core), exact like the stock version at
+    # every order checked
     assert metrics["taylor_fused_max_rel_error"] <= 1e-10
+    assert len(metrics["taylor_fused_rel_error_by_order"]) >= 6
     assert metrics["taylor_speedup_order6"] >= 10.0
     # Stock kernels only: the 10x is out of reach (6.3-7.7x book, 4.4-7.5x smoke; bound
     # by the kernel count: sequential recurrences, two Cauchy sums per tanh coefficient). The
@@ -65,9 +67,9 @@ def test_burgers_pinn_smoke_accuracy(metrics):
 def test_beam_and_convergence(metrics):
     assert set(metrics["beam_rel_l2"]) == {"taylor", "nested", "fused"}
     assert max(metrics["beam_rel_l2"].values()) < 1e-2
-    # the issue's >= 3, training through the fused tanh kernels and their adjoint (5.1-5.2x
-    # measured quiet). Stock kernels: 2.1-2.8x (launch overhead of the jet's backward over
-    # 66 points x width 20); assert only that that step is not slower.
+    # the issue's >= 3, training through the fused tanh kernels and their adjoint (4.7-5.1x
+    # quiet, 3.8x at load ~4). Stock kernels: 2.1-2.8x (launch overhead of the jet's backward
+    # over 34 points x width 20 in smoke); assert only that that step is not slower.
     assert metrics["beam_step_speedup"] >= 3.0
     assert metrics["beam_stock_step_speedup"] >= 1.0
     assert metrics["convergence_rate"] == metrics["convergence_rate"]  # finite, recorded

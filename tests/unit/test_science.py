@@ -402,3 +402,16 @@ def test_beam_trains_through_the_fused_kernels(graph_mode):
         pinn.beam_loss_fn(lay, "tanh", "symbolic")
     with pytest.raises(ValueError, match="method must be one of taylor, nested, got"):
         pinn.burgers_loss_fn(lay, "tanh", "fused", 0.01)
+
+
+def test_explore_derivatives_curves_agree(graph_mode):
+    # the widget's curves: nested grad, stock Taylor and (MLP only) fused Taylor
+    for function, curves in zip(chapter.EXPLORE_FUNCTIONS, (2, 3), strict=True):
+        lines = chapter.explore_derivatives(3, function).axes[0].get_lines()
+        assert len(lines) == curves
+        ref = lines[0].get_ydata()
+        for line in lines[1:]:
+            np.testing.assert_allclose(line.get_ydata(), ref, rtol=1e-9,
+                                       atol=1e-9 * np.abs(ref).max())
+    with pytest.raises(ValueError, match="order"):
+        chapter.explore_derivatives(0, chapter.EXPLORE_FUNCTIONS[1])

@@ -105,16 +105,34 @@ void tanh_jet_backward(const T* a, const T* bias, const T* gy, T* ga, int64_t co
 
 bool is(const char* dtype, const char* name) { return std::strcmp(dtype, name) == 0; }
 
+// The shapes and dtypes every entry point needs: params 0.. are a (K+1, rows, width) with
+// 1 <= K+1 <= kMaxCoefficients and width >= 1, bias (width), then `same_as_a` more tensors of
+// a's shape; all of one dtype.
+bool valid(int nparam, int expected, int* ndims, int64_t** shapes, const char** dtypes) {
+  if (nparam != expected || ndims[0] != 3 || ndims[1] != 1) return false;
+  const int64_t c = shapes[0][0], rows = shapes[0][1], width = shapes[0][2];
+  if (c < 1 || c > kMaxCoefficients || rows < 0 || width < 1 || shapes[1][0] != width)
+    return false;
+  for (int i = 2; i < nparam; ++i) {
+    if (ndims[i] != 3) return false;
+    for (int d = 0; d < 3; ++d)
+      if (shapes[i][d] != shapes[0][d]) return false;
+  }
+  for (int i = 1; i < nparam; ++i)
+    if (!is(dtypes[i], dtypes[0])) return false;
+  return true;
+}
+
 }  // namespace
 
 extern "C" {
 
 // MindSpore AOT entry point: params = a (K+1, rows, width), bias (width), then the output
 // y (K+1, rows, width), all float32 or all float64. Returns 0, or 1 for a wrong parameter
-// count, order or dtype.
+// count, shape, order or dtype.
 int TanhJetAot(int nparam, void** params, int* ndims, int64_t** shapes, const char** dtypes,
                void* stream, void* extra) {
-  if (nparam != 3 || ndims[0] != 3 || shapes[0][0] > kMaxCoefficients) return 1;
+  if (!valid(nparam, 3, ndims, shapes, dtypes)) return 1;
   const int64_t c = shapes[0][0], rows = shapes[0][1], width = shapes[0][2];
   if (is(dtypes[0], "float64")) {
     tanh_jet(static_cast<const double*>(params[0]), static_cast<const double*>(params[1]),
@@ -129,9 +147,10 @@ int TanhJetAot(int nparam, void** params, int* ndims, int64_t** shapes, const ch
 }
 
 // The backward: params = a, bias, dL/dy (each as in TanhJetAot), then the output dL/da.
+// Returns 0, or 1 as TanhJetAot.
 int TanhJetBackwardAot(int nparam, void** params, int* ndims, int64_t** shapes,
                        const char** dtypes, void* stream, void* extra) {
-  if (nparam != 4 || ndims[0] != 3 || shapes[0][0] > kMaxCoefficients) return 1;
+  if (!valid(nparam, 4, ndims, shapes, dtypes)) return 1;
   const int64_t c = shapes[0][0], rows = shapes[0][1], width = shapes[0][2];
   if (is(dtypes[0], "float64")) {
     tanh_jet_backward(static_cast<const double*>(params[0]),

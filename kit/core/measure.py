@@ -78,6 +78,63 @@ def speedup(baseline: Timing, candidate: Timing) -> float:
 
 
 @dataclass(frozen=True)
+class Interleaved:
+    """Wall times of several calls taken in interleaved rounds (A B A B ... in every round).
+
+    ``seconds[name][r]`` holds call ``name``'s samples in round ``r``. A speed ratio is taken
+    round by round (both sides measured in the same seconds, so a change of machine load hits
+    both alike) and summarised over rounds: ``ratios`` are the per-round ratios of medians,
+    whose median is the headline and whose min/max are its spread (``kit.core.results``).
+    """
+
+    seconds: dict[str, tuple[tuple[float, ...], ...]]
+
+    def timing(self, name: str) -> Timing:
+        """All of ``name``'s samples, every round together."""
+        return Timing(tuple(t for round_ in self.seconds[name] for t in round_))
+
+    def round_medians(self, name: str) -> list[float]:
+        """The median of ``name``'s samples in each round, in seconds."""
+        return [statistics.median(round_) for round_ in self.seconds[name]]
+
+    def ratios(self, baseline: str, candidate: str) -> list[float]:
+        """Per round, how many times faster ``candidate`` ran than ``baseline``."""
+        return [b / c for b, c in zip(self.round_medians(baseline),
+                                      self.round_medians(candidate), strict=True)]
+
+    def ratio(self, baseline: str, candidate: str) -> float:
+        """The median over rounds of :meth:`ratios` (the number a chapter reports)."""
+        return statistics.median(self.ratios(baseline, candidate))
+
+
+def interleave(calls: dict[str, Callable[[], Any]], *, rounds: int = 5, repeats: int = 3,
+               warmup: int = 1) -> Interleaved:
+    """Time every call ``repeats`` times per round, alternating the calls (A B A B ...), over
+    ``rounds`` rounds, after ``warmup`` untimed calls of each (compilation). One process, never
+    one block of A then one block of B: used for every speed ratio a chapter reports."""
+    for name, value in (("rounds", rounds), ("repeats", repeats)):
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            raise ValueError(f"{name} must be an int >= 1, got {value!r}")
+    if not isinstance(warmup, int) or isinstance(warmup, bool) or warmup < 0:
+        raise ValueError(f"warmup must be an int >= 0, got {warmup!r}")
+    if len(calls) < 1:
+        raise ValueError("calls must name at least one callable, got none")
+    for call in calls.values():
+        for _ in range(warmup):
+            call()
+    samples: dict[str, list[list[float]]] = {name: [] for name in calls}
+    for _ in range(rounds):
+        for times in samples.values():
+            times.append([])
+        for _ in range(repeats):
+            for name, call in calls.items():
+                start = time.perf_counter()
+                call()
+                samples[name][-1].append(time.perf_counter() - start)
+    return Interleaved({name: tuple(tuple(r) for r in times) for name, times in samples.items()})
+
+
+@dataclass(frozen=True)
 class PeakMemory:
     """Resident memory of a child process: before the call, at its peak, and the growth."""
 

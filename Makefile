@@ -12,12 +12,17 @@ export PYDEVD_DISABLE_FILE_VALIDATION ?= 1
 
 NBVAL_FLAGS := --nbval-lax --nbval-current-env --nbval-cell-timeout=300 \
                --nbval-sanitize-with tests/nbval_sanitize.cfg
+# Both cores: chapters' smoke runs execute once each on one worker (tests/conftest.py), the
+# other worker takes unit, findings, sweep and book tests; the 15 slowest are listed at the end.
+TEST_FLAGS := -n 2 --dist loadgroup --durations=15
 
-.PHONY: help install lab book test lint sweep clean
+.PHONY: help install lab book test check nbval lint sweep clean
 
 help:
 	@echo "make book   - install, run every chapter at book settings, build book/_build/html"
-	@echo "make test   - install, then the whole test suite (what CI runs)"
+	@echo "make test   - install, then the whole test suite (what CI runs, about 20 min)"
+	@echo "make check  - lint, unit tests, contract and findings citations: no kernel (< 3 min)"
+	@echo "make nbval  - nbval itself over notebooks/ (make test compares the same cells)"
 	@echo "make lab    - JupyterLab with the kit importable and widgets working"
 	@echo "make sweep CH=04 GRID='accuracy_order=4,6,8'  - a parameter sweep of one chapter"
 
@@ -38,7 +43,14 @@ book: $(STAMP)
 	$(BIN)/python -m kit book
 
 test: $(STAMP)
-	$(BIN)/python -m pytest tests notebooks $(NBVAL_FLAGS)
+	$(BIN)/python -m pytest tests $(TEST_FLAGS)
+
+check: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/python -m pytest tests/unit tests/findings -m "not slow" -n 2 -q
+
+nbval: $(STAMP)
+	$(BIN)/python -m pytest notebooks $(NBVAL_FLAGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

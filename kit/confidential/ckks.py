@@ -9,10 +9,18 @@ Two ways to run the same plan on encrypted inputs:
   additions only, and one evaluation serves up to N/2 samples at once.
 
 The client keeps the secret key; the server sees ciphertexts only.
+
+Threads: TenSEAL parallelises a vector-matrix ``matmul`` over its context's thread pool (by
+default one thread per core) while the packed path is a sequence of single-threaded scalar
+products. Timed with default contexts, the per-sample side had two cores and the packed side
+one, so their ratio moved with whatever ran on the second core (89.7 on a quiet machine, 162-230
+on a busy one). Every context here has ``threads`` = 1 unless asked otherwise, and
+:func:`packed_speedup` times both sides in interleaved rounds.
 """
 
 from __future__ import annotations
 
+import statistics
 import time
 from dataclasses import dataclass
 
@@ -21,17 +29,21 @@ import tenseal as ts
 
 from kit.confidential.compiler import CKKSParams, check_depth
 from kit.confidential.ir import Linear, Op, Square
+from kit.core.measure import interleave
 
 
 def context(params: CKKSParams | tuple[int, tuple[int, ...], int],
-            galois: bool = False) -> ts.Context:
-    """A TenSEAL CKKS context from chosen parameters (or a raw (N, chain, scale_bits))."""
+            galois: bool = False, threads: int = 1) -> ts.Context:
+    """A TenSEAL CKKS context from chosen parameters (or a raw (N, chain, scale_bits)) whose
+    thread pool has ``threads`` threads (1: every timed side on one core)."""
+    if not isinstance(threads, int) or isinstance(threads, bool) or threads < 1:
+        raise ValueError(f"threads must be an int >= 1, got {threads!r}")
     if isinstance(params, CKKSParams):
         n, chain, scale = params.poly_modulus_degree, params.coeff_mod_bit_sizes, \
             params.scale_bits
     else:
         n, chain, scale = params
-    ctx = ts.context(ts.SCHEME_TYPE.CKKS, n, coeff_mod_bit_sizes=list(chain))
+    ctx = ts.context(ts.SCHEME_TYPE.CKKS, n, coeff_mod_bit_sizes=list(chain), n_threads=threads)
     ctx.global_scale = 2.0 ** scale
     if galois:
         ctx.generate_galois_keys()
@@ -133,6 +145,12 @@ def augment_biases(plan: list[Op]) -> list[Op]:
     return out
 
 
+def _per_sample_eval(aug: list[Op], ct):
+    for op in aug:
+        ct = ct.matmul(op.W) if isinstance(op, Linear) else ct.square()
+    return ct
+
+
 def infer_per_sample(plan: list[Op], x: np.ndarray, params: CKKSParams) -> HERun:
     """One ciphertext per sample with TenSEAL's vector-matrix ``matmul`` (needs Galois keys);
     biases ride on an augmented constant input (:func:`augment_biases`)."""
@@ -145,14 +163,59 @@ def infer_per_sample(plan: list[Op], x: np.ndarray, params: CKKSParams) -> HERun
         ct = ts.ckks_vector(ctx, np.append(row, 1.0))
         t1 = time.perf_counter()
         up += len(ct.serialize())
-        for op in aug:
-            ct = ct.matmul(op.W) if isinstance(op, Linear) else ct.square()
+        ct = _per_sample_eval(aug, ct)
         t2 = time.perf_counter()
         logits.append(np.array(ct.decrypt()))
         t3 = time.perf_counter()
         down += len(ct.serialize())
         enc, ev, dec = enc + t1 - t0, ev + t2 - t1, dec + t3 - t2
     return HERun(np.stack(logits), len(x), enc, ev, dec, up, down, 0)
+
+
+@dataclass
+class PackedSpeedup:
+    """Section "Homomorphic encryption": server evaluation per sample, packed against
+    per-sample, timed in interleaved rounds on one thread each."""
+
+    ratios: list[float]  # per round: per-sample ms/sample over packed ms/sample
+    ms_packed: list[float]  # per round, packed evaluation ms per sample
+    ms_single: list[float]  # per round, per-sample evaluation ms per sample
+    n_packed: int
+    n_single: int
+    slots: int
+
+    def metrics(self) -> dict[str, float]:
+        return {"ckks_ms_per_sample_packed": statistics.median(self.ms_packed),
+                "ckks_ms_per_sample_single": statistics.median(self.ms_single),
+                "ckks_slots_used": self.n_packed / self.slots}
+
+    def spreads(self) -> dict[str, list[float]]:
+        return {"ckks_packed_speedup": self.ratios}
+
+
+def packed_speedup(*, plan: list[Op], x: np.ndarray, params: CKKSParams, per_sample_n: int,
+                   rounds: int) -> PackedSpeedup:
+    """Section "Homomorphic encryption": the packed evaluation of all of ``x`` (samples in
+    slots) and the per-sample evaluation of its first ``per_sample_n`` images, both contexts on
+    one thread, alternated over ``rounds`` rounds (one call of each per round, after one
+    untimed call of each); each round's ratio compares ms per sample."""
+    if not isinstance(per_sample_n, int) or not 1 <= per_sample_n <= len(x):
+        raise ValueError(f"per_sample_n must be an int in [1, {len(x)}], got {per_sample_n!r}")
+    if len(x) > params.slots:
+        raise ValueError(f"x must hold at most {params.slots} samples (the slots), got {len(x)}")
+    check_depth(plan, params)
+    rows = np.asarray(x, np.float64)
+    packed_ctx, single_ctx = context(params), context(params, galois=True)
+    cts = [ts.ckks_vector(packed_ctx, rows[:, i]) for i in range(rows.shape[1])]
+    aug = augment_biases(plan)
+    singles = [ts.ckks_vector(single_ctx, np.append(r, 1.0)) for r in rows[:per_sample_n]]
+    timed = interleave({"single": lambda: [_per_sample_eval(aug, ct) for ct in singles],
+                        "packed": lambda: _packed_eval(plan, cts)},
+                       rounds=rounds, repeats=1, warmup=1)
+    ms_packed = [t * 1e3 / len(rows) for t in timed.round_minima("packed")]
+    ms_single = [t * 1e3 / per_sample_n for t in timed.round_minima("single")]
+    return PackedSpeedup([s / p for s, p in zip(ms_single, ms_packed, strict=True)], ms_packed,
+                         ms_single, len(rows), per_sample_n, params.slots)
 
 
 def bias_pitfall(seed: int = 0) -> float:
@@ -169,7 +232,7 @@ def bias_pitfall(seed: int = 0) -> float:
 def unit_costs(params: CKKSParams, repeats: int = 10) -> dict[str, float]:
     """Milliseconds of one plaintext-scalar product and one square of a packed ciphertext, and
     its size in bytes (inputs to the per-layer MPC/HE choice)."""
-    ctx = context(params)
+    ctx = context(params)  # one thread, as every timed side
     ct = ts.ckks_vector(ctx, np.linspace(0, 1, params.slots))
     start = time.perf_counter()
     for _ in range(repeats):

@@ -97,14 +97,22 @@ class Interleaved:
         """The median of ``name``'s samples in each round, in seconds."""
         return [statistics.median(round_) for round_ in self.seconds[name]]
 
-    def ratios(self, baseline: str, candidate: str) -> list[float]:
-        """Per round, how many times faster ``candidate`` ran than ``baseline``."""
-        return [b / c for b, c in zip(self.round_medians(baseline),
-                                      self.round_medians(candidate), strict=True)]
+    def round_minima(self, name: str) -> list[float]:
+        """The fastest of ``name``'s samples in each round, in seconds (a call that was not
+        preempted: on a shared machine the least load-dependent estimate of its cost)."""
+        return [min(round_) for round_ in self.seconds[name]]
 
-    def ratio(self, baseline: str, candidate: str) -> float:
+    def ratios(self, baseline: str, candidate: str, stat: str = "median") -> list[float]:
+        """Per round, how many times faster ``candidate`` ran than ``baseline``, from each
+        side's per-round ``stat``: ``"median"`` or ``"min"`` (:meth:`round_minima`)."""
+        if stat not in ("median", "min"):
+            raise ValueError(f"stat must be 'median' or 'min', got {stat!r}")
+        per_round = self.round_medians if stat == "median" else self.round_minima
+        return [b / c for b, c in zip(per_round(baseline), per_round(candidate), strict=True)]
+
+    def ratio(self, baseline: str, candidate: str, stat: str = "median") -> float:
         """The median over rounds of :meth:`ratios` (the number a chapter reports)."""
-        return statistics.median(self.ratios(baseline, candidate))
+        return statistics.median(self.ratios(baseline, candidate, stat))
 
 
 def interleave(calls: dict[str, Callable[[], Any]], *, rounds: int = 5, repeats: int = 3,

@@ -147,16 +147,23 @@ class Recorder:
         return seconds
 
     def headline(self, metric: str, anchor: str, anchor_value: Any = None,
-                 label: str | None = None) -> None:
+                 label: str | None = None, better: str | None = None) -> None:
         """Show ``metric`` on the results page beside the anchor's published number.
 
-        ``anchor`` names the source and setting ("HAQ, CVPR 2019, ImageNet MobileNet").
+        ``anchor`` names the source and setting ("HAQ, CVPR 2019, ImageNet MobileNet");
+        ``better`` ("higher" or "lower") says which way the results figure should read it
+        (without it the book guesses from the name and label).
         """
         if metric not in self.metrics:
             raise KeyError(f"headline {metric!r} is not a recorded metric "
                            f"(recorded: {', '.join(self.metrics) or 'none'})")
-        self.headlines.append({"metric": metric, "label": label or metric,
-                               "anchor": anchor, "anchor_value": anchor_value})
+        if better not in (None, "higher", "lower"):
+            raise ValueError(f"better must be 'higher', 'lower' or None, got {better!r}")
+        entry = {"metric": metric, "label": label or metric, "anchor": anchor,
+                 "anchor_value": anchor_value}
+        if better is not None:
+            entry["better"] = better
+        self.headlines.append(entry)
 
     def figure(self, fig: Any, name: str) -> None:
         """Save a matplotlib figure as ``<run folder>/<name>.png``; nothing when interactive.

@@ -297,16 +297,19 @@ def run_all(specs: Sequence[RunSpec], workers: int = 1, dask_address: str | None
     for folder in {s.run_dir.parent for s in specs}:
         clean_stale_staging(folder)
     todo = [s for s in specs if not is_complete(s.run_dir)]
-    outcomes: dict[str, RunOutcome] = {
-        s.id: RunOutcome(s, "skipped", metrics=read_results(s.run_dir / RESULTS_NAME)["metrics"])
+    # keyed by run folder: the id hashes the parameters only, so two chapters at their smoke
+    # defaults share one
+    outcomes: dict[Path, RunOutcome] = {
+        s.run_dir: RunOutcome(s, "skipped",
+                              metrics=read_results(s.run_dir / RESULTS_NAME)["metrics"])
         for s in specs if s not in todo}
     desc = specs[0].target.name if specs else "runs"
     with _progress(len(specs), desc, progress) as bar:
         bar.update(len(outcomes))
         for outcome in _dispatch(todo, workers, dask_address, timeout):
-            outcomes[outcome.spec.id] = outcome
+            outcomes[outcome.spec.run_dir] = outcome
             bar.update(1)
-    return [outcomes[s.id] for s in specs]
+    return [outcomes[s.run_dir] for s in specs]
 
 
 def _dispatch(todo: Sequence[RunSpec], workers: int, dask_address: str | None,

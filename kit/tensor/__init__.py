@@ -14,6 +14,7 @@ _SHAPE = kp.ListOf(kp.Int(1, 16384), 2, 2)
 PARAMS = kp.Spec(
     shapes=kp.ListOf(_SHAPE, 2, 6),
     repeats=kp.Int(3, 200),
+    rounds=kp.Int(1, 50),
     min_len=kp.Int(1, 8192),
     max_len=kp.Int(2, 16384),
     distinct_lengths=kp.Int(2, 256),

@@ -219,7 +219,7 @@ def held_out_spearman(problem: Problem, candidates: list[Schedule], train: list[
 
 
 def fusion_choice(m: int, n: int, k: int, tuned: Schedule, budget: int, max_seconds: float,
-                  seed: int = 0) -> dict[str, float]:
+                  seed: int = 0, rounds: int = 3) -> dict[str, object]:
     """Section "Co-optimisation": one MLP layer ``gelu(x @ w + b)``, three ways.
 
     *separate*: the matmul tuned alone, then bias+GELU as its own pass; *fused, separate
@@ -228,22 +228,32 @@ def fusion_choice(m: int, n: int, k: int, tuned: Schedule, budget: int, max_seco
     (warm-started from the separately tuned schedule). The graph-level estimate of the fused
     time comes from operator-level costs, roofline style: fusing saves the separate pass's
     memory traffic, which costs what a copy of the same bytes costs (``np.copyto``: read h,
-    write y), and keeps its arithmetic (pass minus copy).
+    write y), and keeps its arithmetic (pass minus copy). After the search, the five calls
+    (matmul, pass, copy, fused with either schedule) are timed in ``rounds`` interleaved rounds;
+    every time below is the median over rounds of each round's fastest call, and
+    ``co_vs_separate_rounds`` holds the per-round ratios.
     """
+    from kit.tensor import blocks
+
     plain = Problem(m, n, k, seed)
     fused = Problem(m, n, k, seed, epilogue=True)
     h = np.empty((m, n), np.float32)
-    t_mm = plain.seconds(tuned, 5)
-    t_pass = best_seconds(lambda: kernels.bias_gelu(plain.out, fused.bias, tuned.threads, h), 5)
-    t_copy = best_seconds(lambda: np.copyto(h, plain.out), 5)
-    predicted_fused = t_mm + max(0.0, t_pass - t_copy)
-    t_fused_sep = fused.seconds(tuned, 5)
-    co_schedule, _ = model_search(fused, space(m, n, k, max(2, tuned.threads)), budget,
+    co_schedule, _ = model_search(fused, space(m, n, k, tuned.threads), budget,
                                   max_seconds, seed, warm_start=(tuned,)).best
-    t_co = fused.seconds(co_schedule, 5)
-    return {"m": m, "n": n, "k": k, "separate_ms": (t_mm + t_pass) * 1e3,
-            "fused_separate_schedule_ms": t_fused_sep * 1e3, "co_optimised_ms": t_co * 1e3,
-            "predicted_fused_ms": predicted_fused * 1e3,
-            "predicted_fuse": bool(predicted_fused < t_mm + t_pass),
-            "measured_fuse": bool(t_fused_sep < t_mm + t_pass),
-            "co_vs_separate": (t_mm + t_pass) / t_co}
+    calls = {"matmul": lambda: plain.run(tuned),
+             "pass": lambda: kernels.bias_gelu(plain.out, fused.bias, tuned.threads, h),
+             "copy": lambda: np.copyto(h, plain.out),
+             "fused": lambda: fused.run(tuned), "co": lambda: fused.run(co_schedule)}
+    timed = blocks.interleaved(calls, rounds, 5)
+    per_round = {name: np.array(timed.round_minima(name)) for name in calls}
+    separate = per_round["matmul"] + per_round["pass"]
+    predicted = per_round["matmul"] + np.maximum(0.0, per_round["pass"] - per_round["copy"])
+    med = {name: float(np.median(v)) for name, v in per_round.items()}
+    t_sep, t_pred = float(np.median(separate)), float(np.median(predicted))
+    return {"m": m, "n": n, "k": k, "separate_ms": t_sep * 1e3,
+            "fused_separate_schedule_ms": med["fused"] * 1e3, "co_optimised_ms": med["co"] * 1e3,
+            "predicted_fused_ms": t_pred * 1e3, "pass share": med["pass"] / t_sep,
+            "predicted_fuse": bool(t_pred < t_sep), "measured_fuse": bool(med["fused"] < t_sep),
+            "co_vs_separate": float(np.median(separate / per_round["co"])),
+            "co_vs_separate_rounds": [float(v) for v in separate / per_round["co"]],
+            "co_schedule": co_schedule}

@@ -10,6 +10,11 @@ def metrics(smoke):
     return smoke("06")["metrics"]
 
 
+@pytest.fixture(scope="module")
+def spreads(smoke):
+    return smoke("06")["spread"]
+
+
 def test_mpc_matches_plaintext(metrics):
     assert metrics["mpc_argmax_agreement"] >= 0.99
     assert abs(metrics["mpc_accuracy"] - metrics["plaintext_accuracy"]) <= 0.005
@@ -22,16 +27,18 @@ def test_mpc_matches_plaintext(metrics):
     assert metrics["mpc_poly_vs_relu_bytes_ratio"] > 1.5
 
 
-def test_ckks_packed_is_accurate_and_fast(metrics):
+def test_ckks_packed_is_accurate_and_fast(metrics, spreads):
     assert metrics["ckks_argmax_agreement"] >= 0.99
     assert abs(metrics["ckks_accuracy"] - metrics["plaintext_accuracy"]) <= 0.005
     assert metrics["ckks_per_sample_agreement"] >= 0.99
-    # Same-run ratio. Issue #8 asks >= 100 at book settings (measured 230 there, and 171 at
-    # smoke, on a loaded machine); on a quiet machine the smoke run measured 92: the per-sample
-    # path gains more from idle cores than the packed one, whose 540 images fill only 13% of
-    # the 4,096 slots. The bound here is the structural claim: packing wins by a wide margin.
-    # The ms/sample target (<= 30) is a wall-clock figure: reported in the notebook, not asserted.
-    assert metrics["ckks_packed_speedup"] >= 50
+    # Issue #8's claim (>= 100), on the median of interleaved rounds with one TenSEAL thread
+    # per side (issue #21): smoke 138 [131, 160] on a loaded machine. Before, the per-sample
+    # side had TenSEAL's two matmul threads against the packed side's one, so the ratio moved
+    # with the load on the second core (89.7 quiet, 162-230 busy). The ms/sample target
+    # (<= 30) is a wall-clock figure: reported in the notebook, not asserted.
+    assert metrics["ckks_packed_speedup"] >= 100
+    assert spreads["ckks_packed_speedup"]["n"] >= 3
+    assert spreads["ckks_packed_speedup"]["source"] == "timing rounds"
 
 
 def test_compiler_picks_working_parameters(metrics):
@@ -50,6 +57,14 @@ def test_security_checks(metrics):
     assert metrics["truncation_max_error_ulps"] <= 1.0 + 1e-9
 
 
-def test_tee_row_is_near_plaintext(metrics):
-    assert metrics["tee_ms_per_inference"] < metrics["mpc_ms_per_inference"] * 100
+def test_tee_costs_against_plaintext_and_mpc(metrics, spreads):
+    # smoke: the sealed TEE is 3.4x plaintext per single query and 7.6x [2.9, 14.7] on a sealed
+    # batch; per single query MPC costs 298x [140, 334] the TEE (39 rounds even on loopback),
+    # amortised over the batch 8.8x [8.2, 14.5]. The notebook's prose is written from these.
+    assert metrics["mpc_vs_tee_query"] >= 10
+    assert metrics["mpc_vs_tee_batch"] > 1
+    assert metrics["tee_query_overhead_vs_plaintext"] < 20
     assert metrics["tee_ms_per_inference"] < metrics["ckks_ms_per_sample_packed"]
+    for name in ("mpc_vs_tee_query", "mpc_vs_tee_batch", "tee_overhead_vs_plaintext",
+                 "tee_query_overhead_vs_plaintext"):
+        assert spreads[name]["n"] >= 3

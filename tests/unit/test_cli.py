@@ -38,6 +38,7 @@ def test_bad_input_exits_2_with_a_message_and_starts_nothing(kit_cli, squares_no
     assert not (tmp_path / "runs").exists()
 
 
+@pytest.mark.slow
 def test_run_with_yaml_and_p_then_rerun_is_skipped(kit_cli, squares_notebook, tmp_path):
     params = tmp_path / "p.yaml"
     params.write_text("n: 5\nsleep: 0.0\n")
@@ -52,6 +53,7 @@ def test_run_with_yaml_and_p_then_rerun_is_skipped(kit_cli, squares_notebook, tm
     assert "already complete" in second.stdout
 
 
+@pytest.mark.slow
 def test_failed_run_exits_1(kit_cli, squares_notebook, tmp_path):
     out = run_cli(kit_cli, "run", str(squares_notebook), "-p", "n", "-5",
                   "--runs", str(tmp_path))

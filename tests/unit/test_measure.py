@@ -43,6 +43,7 @@ def test_time_call_refuses_bad_counts(kwargs, message):
         measure.time_call(print, **kwargs)
 
 
+@pytest.mark.slow
 def test_peak_rss_sees_a_large_allocation_in_the_child():
     small = measure.peak_rss(allocate_mb, 1)
     large = measure.peak_rss(allocate_mb, 200)

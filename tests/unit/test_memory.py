@@ -236,6 +236,7 @@ def test_explore_draws_a_plan_or_says_why_not():
     assert "infeasible: the largest single activation needs" in message
 
 
+@pytest.mark.slow
 def test_profile_reads_real_shapes():
     g = execute.profile([32, 16], 100)
     assert [n.out_bytes for n in g.nodes] == [100 * 32 * 4, 100 * 16 * 4, 100 * 10 * 4]
@@ -248,6 +249,7 @@ def test_profile_reads_real_shapes():
     assert cpu.host_bandwidth == 0
 
 
+@pytest.mark.slow
 def test_executor_gradients_match_store_all_and_memory_is_predicted():
     widths, batch = [256, 512] * 4, 2048
     graph = execute.profile(widths, batch)

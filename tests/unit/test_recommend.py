@@ -233,6 +233,7 @@ def test_changed_history_file_names_the_regeneration_command(tmp_path):
         h.load_history(folder)
 
 
+@pytest.mark.slow
 def test_export_is_byte_stable_and_rebuilds_the_store(tmp_path):
     doc = h.load_history()
     small = {**doc, "tasks": {k: doc["tasks"][k] for k in sorted(doc["tasks"])[:2]}}

@@ -22,6 +22,7 @@ def draw(seed: int, mode: str = "graph") -> dict:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
+@pytest.mark.slow
 def test_same_seed_same_draws_across_processes_and_different_seed_differs():
     a, b, c = draw(7), draw(7), draw(8)
     assert a == b

@@ -138,3 +138,12 @@ def test_spread_refuses_bad_input():
         rec.spread("acc", [1.0, float("nan")], "seeds")
     with pytest.raises(KeyError, match="deterministic 'nope' is not a recorded metric"):
         rec.deterministic("nope")
+
+
+def test_headline_records_which_way_is_better():
+    rec = results.Recorder("99", {})
+    rec.metric("err", 0.1)
+    rec.headline("err", anchor="paper", anchor_value=0.05, better="lower")
+    assert rec.headlines[0]["better"] == "lower"
+    with pytest.raises(ValueError, match="better must be 'higher', 'lower' or None, got 'up'"):
+        rec.headline("err", anchor="paper", better="up")

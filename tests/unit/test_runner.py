@@ -61,6 +61,7 @@ def test_validate_refuses_unknown_and_runner_parameters(squares_notebook):
         runner.validate(target, {"results_path": "x"})
 
 
+@pytest.mark.slow
 def test_execute_writes_a_complete_run_then_skips_it(squares_notebook, tmp_path):
     spec = runner.RunSpec(runner.resolve(str(squares_notebook)), {"n": 6}, tmp_path)
     first = runner.execute(spec)
@@ -77,6 +78,7 @@ def test_execute_writes_a_complete_run_then_skips_it(squares_notebook, tmp_path)
     assert again.status == "skipped" and again.metrics == {"n_squared": 36}
 
 
+@pytest.mark.slow
 def test_a_failing_notebook_leaves_no_run_folder(squares_notebook, tmp_path):
     spec = runner.RunSpec(runner.resolve(str(squares_notebook)), {"n": -1}, tmp_path)
     outcome = runner.execute(spec)
@@ -87,6 +89,7 @@ def test_a_failing_notebook_leaves_no_run_folder(squares_notebook, tmp_path):
     assert outcome.attempts == 1  # a cell error is not a start-up race: no retry
 
 
+@pytest.mark.slow
 def test_startup_errors_are_retried_once(squares_notebook, tmp_path, monkeypatch):
     calls = []
     real = runner._execute_once
@@ -112,6 +115,7 @@ def test_stale_staging_of_dead_processes_is_cleaned(tmp_path):
     assert live.exists() and not dead.exists()
 
 
+@pytest.mark.slow
 def test_a_cell_timeout_is_retried_once_then_fails(squares_notebook, tmp_path):
     spec = runner.RunSpec(runner.resolve(str(squares_notebook)), {"sleep": 4.0}, tmp_path)
     outcome = runner.execute(spec, timeout=2)

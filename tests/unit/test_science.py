@@ -90,6 +90,7 @@ def test_tanh_sigmoid_softplus_match_finite_free_references():
     _close(_derivs(taylor.softplus(_line()))[1:], sig)
 
 
+@pytest.mark.slow
 def test_taylor_matches_nested_grad_on_random_mlps():
     # not softplus: MindSpore's float64 Softplus kernel on CPU is only float32-accurate (~4e-7)
     for seed, act in ((0, "tanh"), (1, "sin"), (2, "sigmoid")):
@@ -130,6 +131,7 @@ def test_weighted_tanh_path_matches_the_generic_one():
         np.testing.assert_allclose(fast[k].asnumpy(), h[k].asnumpy(), rtol=1e-12, atol=1e-15)
 
 
+@pytest.mark.slow
 def test_jitted_taylor_and_nested_agree():
     kit.setup(0, mode="graph")
     try:
@@ -226,6 +228,7 @@ def test_spectral_solver_conserves_mean_and_decays():
     assert np.all((u1 ** 2).sum(1) < (u0 ** 2).sum(1))
 
 
+@pytest.mark.slow
 def test_fno_shapes_transforms_agree_and_overfit():
     kit.setup(0, mode="graph")
     try:
@@ -244,6 +247,7 @@ def test_fno_shapes_transforms_agree_and_overfit():
         kit.setup(0, mode="pynative")
 
 
+@pytest.mark.slow
 def test_lbfgs_training_reduces_beam_loss():
     sizes = (1, 8, 1)
     lay = nets.layout(sizes)
@@ -294,6 +298,7 @@ def test_burgers_hard_constraints_and_residuals_agree():
         np.testing.assert_allclose(t, n, rtol=1e-9, atol=1e-12)
 
 
+@pytest.mark.slow
 def test_burgers_rounds_sampling_and_validation_choice():
     ref = data.burgers_reference()
     with pytest.raises(ValueError, match="sampling must be one of rar, rad"):
@@ -319,6 +324,7 @@ def test_burgers_rounds_sampling_and_validation_choice():
         kit.setup(0, mode="pynative")
 
 
+@pytest.mark.slow
 def test_lbfgs_restarts_spend_the_budget():
     sizes = (2, 8, 1)
     lay = nets.layout(sizes)
@@ -352,6 +358,7 @@ def _tanh_net_on_line(seed: int, dtype=np.float64) -> tuple:
     return lay, theta, x, ops.ones_like(x)
 
 
+@pytest.mark.slow
 def test_fused_tanh_kernel_matches_stock_taylor_mode(graph_mode):
     # the C++ tanh recurrence (ops.Custom, aot) against the stock-op jet
     lay, theta, x, v = _tanh_net_on_line(5)
@@ -368,6 +375,7 @@ def test_fused_tanh_kernel_matches_stock_taylor_mode(graph_mode):
         fused.derivative_fn(lay, "tanh", 3)(theta.astype(ms.float32), x, v)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("dtype, rtol", [(np.float64, 1e-12), (np.float32, 2e-4)])
 def test_fused_kernel_gradient_matches_stock_taylor_mode(graph_mode, dtype, rtol):
     # the adjoint kernel (the operator's bprop): d(loss on the jet)/d(theta), weights and
@@ -387,6 +395,7 @@ def test_fused_kernel_gradient_matches_stock_taylor_mode(graph_mode, dtype, rtol
     np.testing.assert_allclose(got, ref, rtol=rtol, atol=rtol * np.abs(ref).max())
 
 
+@pytest.mark.slow
 def test_beam_trains_through_the_fused_kernels(graph_mode):
     sizes = (1, 8, 8, 1)
     lay, theta = nets.layout(sizes), nets.init_params(sizes, 2).astype(np.float32)
@@ -404,6 +413,7 @@ def test_beam_trains_through_the_fused_kernels(graph_mode):
         pinn.burgers_loss_fn(lay, "tanh", "fused", 0.01)
 
 
+@pytest.mark.slow
 def test_explore_derivatives_curves_agree(graph_mode):
     # the widget's curves: nested grad, stock Taylor and (MLP only) fused Taylor
     for function, curves in zip(chapter.EXPLORE_FUNCTIONS, (2, 3), strict=True):

@@ -113,3 +113,25 @@ def test_mindspore_ir_op_table():
 def test_explore_panel_shows_timings_and_the_ir_op_table():
     html = chapter.explore_modes("mlp", 16, 32)._repr_html_()
     assert html.count("<img") == 1 and "MindSpore IR op" in html and "MatMul" in html
+
+
+def test_modes_are_interleaved_in_rounds_with_per_round_ratios():
+    timed = blocks.time_modes("mlp", (8, 16), rounds=3, repeats=4)
+    counts = [len(r) for r in timed.timed.seconds["jit"]]
+    assert len(counts) == 3 and len(set(counts)) == 1 and counts[0] >= 1
+    ratios = timed.speedups("pynative", "jit")
+    assert len(ratios) == 3 and all(r > 0 for r in ratios)
+    assert timed.ms("numpy") > 0
+    assert blocks.timing_conditions()["launch"] == "blocking"
+    with pytest.raises(ValueError, match="modes must be from pynative, jit, numpy, got 'eager'"):
+        blocks.mode_calls("mlp", (2, 2), ("eager",))
+    with pytest.raises(ValueError, match="block must be one of"):
+        blocks.graph_kernel_times("conv", (2, 2), 1, 1)
+
+
+def test_calls_per_round_shrinks_for_slow_calls():
+    import time
+
+    assert blocks.calls_per_round({"a": lambda: None}, 7) == 200
+    assert blocks.calls_per_round({"a": lambda: None}, 300) == 300
+    assert blocks.calls_per_round({"a": lambda: time.sleep(0.02)}, 50, budget_s=0.05) <= 2

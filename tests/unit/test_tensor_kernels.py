@@ -143,3 +143,12 @@ def test_loading_the_kernels_leaves_subnormals_alone():
     kernels.library()
     assert np.float32(1e-40) != 0
     assert np.finfo(np.float32).smallest_subnormal > 0
+
+
+def test_fusion_choice_times_the_variants_in_rounds():
+    tuned = Schedule(32, 32, 16, 0, 8, 1)
+    row = autotune.fusion_choice(64, 32, 16, tuned, 8, 5.0, rounds=3)
+    assert len(row["co_vs_separate_rounds"]) == 3
+    assert row["co_vs_separate"] == pytest.approx(np.median(row["co_vs_separate_rounds"]))
+    assert 0 < row["pass share"] < 1 and row["co_schedule"].threads == 1
+    assert row["predicted_fused_ms"] <= row["separate_ms"] + 1e-9

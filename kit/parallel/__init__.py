@@ -2,9 +2,10 @@
 
 Modules: ``model`` (layer chains, transformer generator), ``cluster`` (devices and topology),
 ``collectives`` (alpha-beta costs), ``cost`` (step time and memory of a strategy), ``search``
-(the planner, exhaustive search, hand baselines), ``elastic`` (re-planning and resharding
-moves), ``execute`` (a real MindSpore data-parallel run under msrun), ``chapter`` (the
-notebook's experiments and figures).
+(the planner, exhaustive search, hand baselines), ``published`` (published measured runs the
+cost model is scored against), ``flops_check`` (the FLOP model against MindSpore step times
+on this CPU), ``elastic`` (re-planning and resharding moves), ``execute`` (a real MindSpore
+data-parallel run under msrun), ``chapter`` (the notebook's experiments and figures).
 """
 
 from kit.core import params as kp
@@ -22,6 +23,8 @@ PARAMS = kp.Spec(
     dp_steps=kp.Int(5, 500),
     dp_rounds=kp.Int(1, 20),
     dp_batch=kp.Int(8, 4096),
+    flop_hidden=kp.ListOf(kp.Int(8, 4096), 3, 6),
+    flop_rounds=kp.Int(1, 20),
     seed=kp.Int(0),
     results_path=kp.Optional(kp.Str()),
 )

@@ -10,15 +10,16 @@ import pandas as pd
 
 from kit.parallel import cluster as clusters
 from kit.parallel import model as models
+from kit.parallel import published as pub
 from kit.parallel.cluster import Cluster
-from kit.parallel.cost import Strategy, estimate, zero_state_bytes
+from kit.parallel.cost import Strategy, zero_state_bytes
 from kit.parallel.model import Model
 from kit.parallel.search import Plan, best_hand, exhaustive, hand_strategies, plan
 
 # ZeRO (Rajbhandari et al., SC 2020), Figure 1: 7.5B parameters, 64-way data parallel, K = 12.
 ZERO_PUBLISHED_GB = {"baseline": 120.0, "ZeRO-1 (Pos)": 31.4, "ZeRO-2 (Pos+g)": 16.6,
                      "ZeRO-3 (Pos+g+p)": 1.9}
-MEGATRON_PUBLISHED_EFFICIENCY = 0.76  # Shoeybi et al. 2019: 8.3B, 512 V100, vs 39 TFLOP/s/GPU
+MEGATRON_PUBLISHED_EFFICIENCY = 0.74  # Shoeybi et al. 2019, section 5.1: 8.3B on 512 V100
 
 
 def zero_table(params: float = 7.5e9, dp: int = 64) -> pd.DataFrame:
@@ -35,26 +36,6 @@ def zero_table(params: float = 7.5e9, dp: int = 64) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def megatron_efficiency() -> dict[str, float]:
-    """Section "Validation": Megatron-LM's weak-scaling efficiency predicted by the cost model.
-
-    Calibration: a device computes at the published single-GPU 39 TFLOP/s; the 8.3B model runs
-    8-way tensor parallel inside DGX-2H nodes and 64-way data parallel across 32 nodes (batch
-    512, activation recomputation). Efficiency = compute time / predicted step time.
-    """
-    model = models.megatron_8_3b()
-    layers = len(model.layers)
-    all_sharded = tuple(True for _ in model.layers)
-    out = {}
-    for label, cluster, dp, batch in (("512 GPUs", clusters.dgx2_v100(32), 64, 512),
-                                      ("8 GPUs", clusters.dgx2_v100(1).with_devices(8), 1, 8)):
-        strategy = Strategy(dp, 8, 1, 1, 0, True, (layers,), all_sharded)
-        est = estimate(model, cluster, strategy, batch)
-        out[label] = est.compute_fraction
-        out[f"{label} fits"] = est.fits
-    return out
-
-
 @dataclass(frozen=True)
 class Scenario:
     """A model on a cluster at a global batch: one row of the comparison table."""
@@ -67,22 +48,18 @@ class Scenario:
 
 def scenarios(layers: int, hidden: int, heads: int, seq: int, batch: int, nodes: int,
               devices_per_node: int, inter_gbps: list[float]) -> list[Scenario]:
-    """Section "Experiments": the notebook's GPT on a commodity cluster at each inter-node
-    bandwidth, then Megatron-LM's 8.3B on 512 V100s and GPT-3 175B on 1024 A100s."""
+    """Section "Experiment 1": the notebook's GPT on a commodity cluster at each inter-node
+    bandwidth (no published run exists for these: the baselines are the hand recipes)."""
     gpt = models.transformer(layers, hidden, heads, seq)
-    out = [Scenario(f"{gpt.name.split(' (')[0]} {layers}L, {nodes}x{devices_per_node} devices, "
-                    f"{bw:g} GB/s between nodes", gpt,
-                    clusters.commodity(nodes, devices_per_node, bw), batch)
-           for bw in inter_gbps]
-    out.append(Scenario("Megatron 8.3B, 512 V100 (32 DGX-2H)", models.megatron_8_3b(),
-                        clusters.dgx2_v100(32), 512))
-    out.append(Scenario("GPT-3 175B, 1024 A100 (128 DGX A100)", models.gpt3_175b(),
-                        clusters.dgx_a100(128), 1536))
-    return out
+    return [Scenario(f"{gpt.name.split(' (')[0]} {layers}L, {nodes}x{devices_per_node} devices, "
+                     f"{bw:g} GB/s between nodes", gpt,
+                     clusters.commodity(nodes, devices_per_node, bw), batch)
+            for bw in inter_gbps]
 
 
 def compare(scenario: Scenario) -> dict[str, object]:
-    """Plan one scenario and put it beside the best hand strategy (same cost model)."""
+    """Plan one scenario and put it beside the best hand recipe (same cost model; both recipes
+    lie inside the planner's search space, so the ratio is a sanity check of the search)."""
     found = plan(scenario.model, scenario.cluster, scenario.batch)
     hands = hand_strategies(scenario.model, scenario.cluster, scenario.batch)
     hand_name, hand = best_hand(hands)
@@ -94,6 +71,37 @@ def compare(scenario: Scenario) -> dict[str, object]:
             "hand step s": hand.step_seconds,
             "speedup vs best hand": hand.step_seconds / found.estimate.step_seconds,
             "search s": found.seconds, "candidates": found.evaluated}
+
+
+PUBLISHED_RECIPES = ("Megatron 8.3B, 512 V100 (TP8 DP64)", "GPT-3 175B, 1024 A100 (TP8 PP16 DP8)")
+
+
+def compare_published(run: pub.PublishedRun, efficiency: float) -> dict[str, object]:
+    """Section "Experiment 1b": the kit's plan against a published recipe exactly (its layout,
+    micro-batches, interleaving and recomputation), both scored by the cost model at the
+    efficiency fitted on the system's calibration run. A ratio <= 1 means the recipe is as
+    good as anything the cost model can find."""
+    model, cluster = pub.run_model(run), pub.run_cluster(run, efficiency)
+    recipe = pub.run_strategy(run, model)
+    recipe_est = pub.run_estimate(run, efficiency)
+    found = plan(model, cluster, run.batch)
+    return {"scenario": run.label, "published recipe": recipe.describe(),
+            "recipe step s": recipe_est.step_seconds, "recipe fits": recipe_est.fits,
+            "kit plan": found.strategy.describe(), "kit step s": found.estimate.step_seconds,
+            "kit memory GB": found.estimate.memory_bytes / 1e9,
+            "kit utilisation": found.estimate.utilisation,
+            "speedup vs published recipe": recipe_est.step_seconds
+            / found.estimate.step_seconds,
+            "search s": found.seconds, "candidates": found.evaluated}
+
+
+def published_runs(labels: tuple[str, ...] = PUBLISHED_RECIPES) -> list[pub.PublishedRun]:
+    """The published runs named by ``labels`` (section "Experiment 1b")."""
+    by_label = {run.label: run for run in pub.SCORED}
+    missing = [label for label in labels if label not in by_label]
+    if missing:
+        raise ValueError(f"unknown published runs {missing}; known: {', '.join(by_label)}")
+    return [by_label[label] for label in labels]
 
 
 def optimality_gaps(hidden: int, heads: int, seq: int, batch: int, nodes: int,
@@ -184,29 +192,55 @@ def explore(model_name: str, nodes: int, devices_per_node: int, intra_gbps: floa
     return fig
 
 
-def reading(metrics: dict, gaps_max: float, published_8gpu: float = 0.77) -> str:
+def reading(metrics: dict, gaps_max: float) -> str:
     """Section "Results": the honest reading of the numbers, written from the numbers."""
     zero = metrics["zero_memory_max_rel_error"]
-    eff = metrics["megatron_efficiency_predicted"]
-    eff8 = metrics["megatron_8gpu_efficiency_predicted"]
-    low, high = metrics["speedup_vs_best_hand_min"], metrics["speedup_vs_best_hand_max"]
+    err = metrics["cost_model_error_vs_published"]
+    worst = metrics["cost_model_max_error_vs_published"]
+    err_m = metrics["cost_model_error_megatron2019"]
+    err_n = metrics["cost_model_error_narayanan2021"]
+    recipe = metrics["speedup_vs_published_recipe"]
+    plans = metrics["kit_plan_for_published_recipe"]
+    dropped = sum("recompute" not in plan for plan in plans.values())
     parts = [
         ("The cost model reproduces the ZeRO figure exactly at the published precision."
          if zero == 0 else f"The ZeRO figure is off by up to {zero:.1%}."),
-        f"Calibrated only on the published single-GPU throughput, it predicts Megatron-LM's "
-        f"512-GPU scaling efficiency as {eff:.2f} against the published "
-        f"{MEGATRON_PUBLISHED_EFFICIENCY:.2f} ({(eff - MEGATRON_PUBLISHED_EFFICIENCY) * 100:+.0f}"
-        f" points) and the 8-GPU tensor-parallel case as {eff8:.2f} against {published_8gpu:.2f}"
-        f" ({(eff8 - published_8gpu) * 100:+.0f} points)"
-        + ("; the over-prediction suggests that intra-node all-reduces cost more in practice "
-           "than the link bandwidth alone says." if eff8 > published_8gpu + 0.02 else "."),
-        (f"On every scenario the planner is at least as fast as the best hand recipe under the "
-         f"same model ({low:.2f}x to {high:.2f}x)." if low >= 1.0 else
-         f"On at least one scenario a hand recipe beats the planner ({low:.2f}x)."),
+        f"Against {metrics['cost_model_published_points']} published measured runs, with one "
+        f"efficiency per system fitted on a single other run, its median relative error is "
+        f"{err:.1%} (Megatron-LM 2019: {err_m:.1%}; Narayanan et al. 2021: {err_n:.1%}; worst "
+        f"{worst:.1%}) " + ("- within the 25 % target." if err <= 0.25 else
+                            "- it misses the 25 % target."),
+        "Its errors are not noise: it over-predicts tensor-parallel efficiency on V100s "
+        "(intra-node all-reduces cost more than link bandwidth says) and under-predicts the "
+        "large A100 runs more the larger the model, because one fraction of peak fitted on a "
+        "1.7B model misses that larger matrix multiplications run closer to peak.",
+        "Against the published recipes, the planner's best plan is "
+        + "; ".join(f"{v:.2f}x faster for {k} ({plans[k]})" for k, v in recipe.items())
+        + " - modelled, not measured. "
+        + (f"{dropped} of {len(plans)} of these plans drop the activation recomputation the "
+           "recipes use (ZeRO and pipelining make room for the activations instead), which "
+           "alone saves a quarter of the compute in the model. " if dropped else "")
+        + "A ratio above 1 is a prediction only a run on such a cluster could confirm, and "
+          "it rests on the same uniform-efficiency assumption that under-predicts the large "
+          "published runs.",
         ("On the enumerable cases it finds the exhaustive optimum." if gaps_max <= 1e-9 else
          f"On the enumerable cases it is within {gaps_max:.1%} of the exhaustive optimum."),
-        "These are predictions of one cost model: it assumes no overlap of communication with "
-        "computation, so a hand strategy that looks worse here may do better on a cluster that "
-        "overlaps them.",
     ]
     return " ".join(parts)
+
+
+def draw_published(ax, validation: pub.PublishedValidation) -> None:
+    """Section "Validation 2": each scored run's predicted / measured (1 = exact), with the
+    +-25 % band of the target, Megatron-LM 2019 and Narayanan et al. 2021 coloured apart."""
+    rows = validation.rows
+    ratios = [r["predicted"] / r["measured"] for r in rows]
+    colours = ["C0" if r["source"].startswith(pub.SHOEYBI) else "C1" for r in rows]
+    ax.axhspan(0.75, 1.25, color="0.9", label="target: within 25 %")
+    ax.axhline(1.0, color="0.4", lw=0.8)
+    ax.scatter(range(len(rows)), ratios, c=colours, zorder=3)
+    ax.set_xticks(range(len(rows)), [r["run"].split(" (")[0] for r in rows], rotation=70,
+                  ha="right", fontsize=7)
+    ax.set(ylabel="predicted / measured",
+           title="Cost model vs published measured runs (blue: Megatron-LM 2019, orange: "
+                 "Narayanan et al. 2021)")
+    ax.legend(loc="lower left", fontsize=8)

@@ -13,6 +13,7 @@ bandwidth ``B`` (Thakur, Rabenseifner and Gropp 2005; Chan et al. 2007):
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 
@@ -90,6 +91,7 @@ def inter_link(cluster: Cluster) -> Link:
     return Link(cluster.inter.bandwidth / cluster.devices_per_node, cluster.inter.latency)
 
 
+@functools.lru_cache(maxsize=1 << 16)  # the planner asks the same questions many times
 def group_cost(cluster: Cluster, kind: str, n: float, size: int, stride: int = 1) -> float:
     """Seconds for one collective of ``n`` bytes over a group, topology-aware.
 

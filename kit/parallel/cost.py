@@ -1,13 +1,15 @@
 """The cost model of chapter 08: step time and memory per device of a parallel strategy.
 
 A strategy combines data (``dp``), tensor (``tp``) and pipeline (``pp``) parallelism with a
-micro-batch count, a ZeRO stage, activation recomputation, a stage partition and per-layer
-tensor-sharding choices. Ranks are laid out tensor-parallel innermost, then data, then
+micro-batch count, a ZeRO stage, activation recomputation, a stage partition, per-layer
+tensor-sharding choices and the interleaved schedule's model chunks per device (Narayanan et
+al. 2021, section 2.2.2). Ranks are laid out tensor-parallel innermost, then data, then
 pipeline (as Megatron-LM does), which decides which groups stay inside a node.
 """
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
 from dataclasses import dataclass
@@ -22,7 +24,9 @@ WEIGHT_AND_GRAD_BYTES = 2 * FP16  # fp16 weights and gradients; the rest is opti
 @dataclass(frozen=True)
 class Strategy:
     """One way to run a model; ``stages`` are layer counts per pipeline stage and ``sharded``
-    says per layer whether it is split across the tensor-parallel group (else replicated)."""
+    says per layer whether it is split across the tensor-parallel group (else replicated).
+    ``chunks`` > 1 is the interleaved 1F1B schedule: each device runs ``chunks`` model chunks,
+    which divides the pipeline bubble by ``chunks`` and multiplies pipeline sends by it."""
 
     dp: int
     tp: int
@@ -32,6 +36,7 @@ class Strategy:
     recompute: bool
     stages: tuple[int, ...]
     sharded: tuple[bool, ...]
+    chunks: int = 1
 
     @property
     def devices(self) -> int:
@@ -39,8 +44,9 @@ class Strategy:
 
     def describe(self) -> str:
         rc = "+recompute" if self.recompute else ""
-        return (f"DP{self.dp} x TP{self.tp} x PP{self.pp}, {self.micro_batches} micro-batches, "
-                f"ZeRO-{self.zero}{rc}")
+        chunks = f", {self.chunks} chunks" if self.chunks > 1 else ""
+        return (f"DP{self.dp} x TP{self.tp} x PP{self.pp}, {self.micro_batches} micro-batches"
+                f"{chunks}, ZeRO-{self.zero}{rc}")
 
 
 def uniform_stages(layers: int, pp: int) -> tuple[int, ...]:
@@ -65,6 +71,11 @@ def validate(model: Model, cluster: Cluster, strategy: Strategy, batch: int) -> 
     if len(s.stages) != s.pp or sum(s.stages) != len(model.layers) or min(s.stages) < 1:
         raise ValueError(f"stages must be {s.pp} positive layer counts summing to "
                          f"{len(model.layers)}, got {s.stages}")
+    if not isinstance(s.chunks, int) or s.chunks < 1:
+        raise ValueError(f"chunks must be an int >= 1, got {s.chunks!r}")
+    if s.chunks > 1 and (s.pp < 2 or min(s.stages) < s.chunks):
+        raise ValueError(f"chunks={s.chunks} (interleaved schedule) needs pp >= 2 and at least "
+                         f"{s.chunks} layers per stage, got pp={s.pp}, stages {s.stages}")
     if len(s.sharded) != len(model.layers):
         raise ValueError(f"sharded needs one flag per layer ({len(model.layers)}), "
                          f"got {len(s.sharded)}")
@@ -113,6 +124,17 @@ def layer_activation_bytes(layer: Layer, micro: int, tp: int, sharded: bool) -> 
     return micro * (layer.act_fixed + layer.act_sharded / split(tp, sharded))
 
 
+@functools.lru_cache(maxsize=1 << 12)  # the planner re-asks for the same table many times
+def layer_table(model: Model, cluster: Cluster, micro: int, tp: int, sharded: tuple[bool, ...],
+                recompute: bool) -> tuple[tuple[float, float, float], ...]:
+    """Per layer: (seconds with tensor-parallel all-reduces, compute seconds, activation
+    bytes) of one micro-batch; section "Cost model" sums slices of it per pipeline stage."""
+    return tuple((layer_seconds(layer, cluster, micro, tp, f, recompute),
+                  layer_compute_seconds(layer, cluster, micro, tp, f, recompute),
+                  layer_activation_bytes(layer, micro, tp, f))
+                 for layer, f in zip(model.layers, sharded, strict=True))
+
+
 @dataclass(frozen=True)
 class Estimate:
     """Predicted step time (and its parts) and peak memory per device of one strategy."""
@@ -133,17 +155,17 @@ def estimate(model: Model, cluster: Cluster, s: Strategy, batch: int) -> Estimat
     micro = batch // (s.dp * s.micro_batches)
     bounds = [0, *itertools.accumulate(s.stages)]
     stage_times, stage_memory, dp_times, compute = [], [], [], 0.0
+    table = layer_table(model, cluster, micro, s.tp, s.sharded, s.recompute)
     for i in range(s.pp):
         layers = model.layers[bounds[i]:bounds[i + 1]]
         flags = s.sharded[bounds[i]:bounds[i + 1]]
-        tau = sum(layer_seconds(layer, cluster, micro, s.tp, f, s.recompute)
-                  for layer, f in zip(layers, flags, strict=True))
-        compute += sum(layer_compute_seconds(layer, cluster, micro, s.tp, f, s.recompute)
-                       for layer, f in zip(layers, flags, strict=True))
+        rows = table[bounds[i]:bounds[i + 1]]
+        tau = sum(r[0] for r in rows)
+        compute += sum(r[1] for r in rows)
         if s.pp > 1:
             edge = max(layers[-1].boundary_bytes, model.layers[bounds[i] - 1].boundary_bytes
                        if i else 0.0)
-            tau += 2 * group_cost(cluster, "p2p", edge * micro, 2, s.tp * s.dp)
+            tau += 2 * s.chunks * group_cost(cluster, "p2p", edge * micro, 2, s.tp * s.dp)
         stage_times.append(tau)
         local = sum(layer.params / split(s.tp, f) for layer, f in zip(layers, flags, strict=True))
         grads = FP16 * local
@@ -156,15 +178,16 @@ def estimate(model: Model, cluster: Cluster, s: Strategy, batch: int) -> Estimat
         in_flight = min(s.pp - i, s.micro_batches)
         if s.recompute:
             stored = sum(micro * layer.boundary_bytes for layer in layers)
-            working = max(layer_activation_bytes(layer, micro, s.tp, f)
-                          for layer, f in zip(layers, flags, strict=True))
+            working = max(r[2] for r in rows)
             activations = in_flight * stored + working
         else:
-            activations = in_flight * sum(layer_activation_bytes(layer, micro, s.tp, f)
-                                          for layer, f in zip(layers, flags, strict=True))
+            activations = in_flight * sum(r[2] for r in rows)
         stage_memory.append(zero_state_bytes(local, s.zero, s.dp, model.state_bytes_per_param)
                             + activations)
-    pipeline = sum(stage_times) + (s.micro_batches - 1) * max(stage_times)
+    # 1F1B: m slots of the slowest stage plus the fill and drain of the others, the latter
+    # divided by the chunks of the interleaved schedule (its bubble is (p - 1) / (v m))
+    pipeline = (s.micro_batches * max(stage_times)
+                + (sum(stage_times) - max(stage_times)) / s.chunks)
     ideal = s.micro_batches * max(stage_times)
     step = pipeline + max(dp_times)
     useful = 3 * model.flops_per_sample * batch

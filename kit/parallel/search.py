@@ -77,8 +77,12 @@ def partition(costs: list[float], pp: int) -> tuple[int, ...]:
     return tuple(parts)
 
 
-def candidates(model: Model, cluster: Cluster, batch: int, max_micro: int = 64):
-    """Every (dp, tp, pp, micro-batches, ZeRO, recompute) that describes a valid run."""
+CHUNK_OPTIONS = (1, 2, 4)  # interleaved model chunks per device the planner considers
+
+
+def candidates(model: Model, cluster: Cluster, batch: int, max_micro: int = 512):
+    """Every (dp, tp, pp, micro-batches, chunks, ZeRO, recompute) that describes a valid run
+    (chunks > 1 only with a pipeline; whether the stages are deep enough is checked later)."""
     n = cluster.devices
     for tp in divisors(n):
         for pp in divisors(n // tp):
@@ -90,18 +94,21 @@ def candidates(model: Model, cluster: Cluster, batch: int, max_micro: int = 64):
             for m in divisors(batch // dp):
                 if m > max_micro or (pp == 1 and m > 1):
                     continue  # without a pipeline, micro-batches only add overhead
-                for zero, recompute in itertools.product((0, 1, 2, 3), (False, True)):
-                    if dp == 1 and zero:
+                for chunks in CHUNK_OPTIONS if pp > 1 else (1,):
+                    if chunks * pp > len(model.layers):
                         continue
-                    yield dp, tp, pp, m, zero, recompute
+                    for zero, recompute in itertools.product((0, 1, 2, 3), (False, True)):
+                        if dp == 1 and zero:
+                            continue
+                        yield dp, tp, pp, m, chunks, zero, recompute
 
 
-def plan(model: Model, cluster: Cluster, batch: int, max_micro: int = 64) -> Plan:
+def plan(model: Model, cluster: Cluster, batch: int, max_micro: int = 512) -> Plan:
     """The fastest strategy that fits in memory, found by the kit's planner."""
     check_fits_somewhere(model, cluster)
     start, best, evaluated = time.perf_counter(), None, 0
     cache: dict[tuple, tuple[tuple[bool, ...], tuple[int, ...]]] = {}
-    for dp, tp, pp, m, zero, recompute in candidates(model, cluster, batch, max_micro):
+    for dp, tp, pp, m, chunks, zero, recompute in candidates(model, cluster, batch, max_micro):
         micro = batch // (dp * m)
         key = (tp, pp, micro, recompute)
         if key not in cache:
@@ -110,7 +117,9 @@ def plan(model: Model, cluster: Cluster, batch: int, max_micro: int = 64) -> Pla
                      for layer, f in zip(model.layers, sharded, strict=True)]
             cache[key] = (sharded, partition(costs, pp))
         sharded, stages = cache[key]
-        strategy = Strategy(dp, tp, pp, m, zero, recompute, stages, sharded)
+        if min(stages) < chunks:
+            continue
+        strategy = Strategy(dp, tp, pp, m, zero, recompute, stages, sharded, chunks)
         est = estimate(model, cluster, strategy, batch)
         evaluated += 1
         if est.fits and (best is None or est.step_seconds < best[1].step_seconds):
@@ -128,18 +137,20 @@ def compositions(total: int, parts: int):
         yield tuple(b - a for a, b in zip(bounds[:-1], bounds[1:], strict=True))
 
 
-def exhaustive(model: Model, cluster: Cluster, batch: int, max_micro: int = 64) -> Plan:
+def exhaustive(model: Model, cluster: Cluster, batch: int, max_micro: int = 512) -> Plan:
     """The true optimum over every candidate, stage partition and per-layer sharding mask
     (small models only: 2^layers masks x compositions)."""
     if len(model.layers) > 8:
         raise ValueError(f"exhaustive search is for <= 8 layers, got {len(model.layers)}")
     start, best, evaluated = time.perf_counter(), None, 0
-    for dp, tp, pp, m, zero, recompute in candidates(model, cluster, batch, max_micro):
+    for dp, tp, pp, m, chunks, zero, recompute in candidates(model, cluster, batch, max_micro):
         masks = [tuple(True for _ in model.layers)] if tp == 1 else \
             itertools.product((True, False), repeat=len(model.layers))
         for mask in masks:
             for stages in compositions(len(model.layers), pp):
-                strategy = Strategy(dp, tp, pp, m, zero, recompute, stages, tuple(mask))
+                if min(stages) < chunks:
+                    continue
+                strategy = Strategy(dp, tp, pp, m, zero, recompute, stages, tuple(mask), chunks)
                 est = estimate(model, cluster, strategy, batch)
                 evaluated += 1
                 if est.fits and (best is None or est.step_seconds < best[1].step_seconds):
@@ -166,8 +177,10 @@ def hand_strategies(model: Model, cluster: Cluster,
     """What practitioners write by hand, each escalated the usual way until it fits:
 
     - pure DP: every device a replica; then ZeRO-1/2/3; then recomputation.
-    - Megatron: tensor parallel across a node, pipeline across nodes (fewest stages that fit,
-      4 micro-batches per stage, even layer split), data parallel over the rest, recompute on.
+    - Megatron recipe (Narayanan et al. 2021, section 3 and their published runs): tensor
+      parallel across a node, the fewest pipeline stages that fit, data parallel over the
+      rest, micro-batch size 1 (as in their GPT-3 175B and 1T runs), even layer split,
+      recomputation on, no ZeRO.
     """
     n, layers = cluster.devices, len(model.layers)
     all_sharded = tuple(True for _ in model.layers)
@@ -181,12 +194,12 @@ def hand_strategies(model: Model, cluster: Cluster,
         dp = n // tp // pp
         if batch % dp:
             continue
-        per_replica = batch // dp
-        m = max((d for d in divisors(per_replica) if d <= 4 * pp), default=1) if pp > 1 else 1
+        m = batch // dp if pp > 1 else 1  # micro-batch size 1 through a pipeline
         megatron.append(Strategy(dp, tp, pp, m, 0, True, uniform_stages(layers, pp),
                                  all_sharded))
     return {"pure DP (+ZeRO, recompute)": _first_fitting(model, cluster, batch, pure),
-            "Megatron (TP in node, PP across)": _first_fitting(model, cluster, batch, megatron)}
+            "Megatron recipe (TP in node, PP across, b=1)":
+                _first_fitting(model, cluster, batch, megatron)}
 
 
 def best_hand(hands: dict[str, tuple[Strategy, Estimate] | None]) -> tuple[str, Estimate]:

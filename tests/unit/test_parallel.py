@@ -87,12 +87,18 @@ def test_partition_is_optimal_against_brute_force():
         assert bottleneck(stages) <= best * (1 + 1e-9)
 
 
-def test_pipeline_time_follows_1f1b():
-    layers, m, pp = 8, 6, 4
+def uniform_chain(layers: int = 8):
+    """``layers`` layers of 1e12 FLOPs on an ideal 4-device node (free communication)."""
     model = models.Model("uniform", tuple(models.Layer(f"l{i}", 1e12, 1.0, 0, 0, 0, 0)
                                           for i in range(layers)))
     fast = clusters.Cluster("ideal", 1, 4, 1e12, 1.0, 1e12, clusters.Link(1e30, 0),
                             clusters.Link(1e30, 0))
+    return model, fast
+
+
+def test_pipeline_time_follows_1f1b():
+    layers, m, pp = 8, 6, 4
+    model, fast = uniform_chain(layers)
     s = cost.Strategy(1, 1, pp, m, 0, False, (2, 2, 2, 2), (True,) * layers)
     est = cost.estimate(model, fast, s, m)
     tau = 2 * 3 * 1.0  # two layers per stage, forward + backward = 3 passes of 1 s
@@ -119,9 +125,20 @@ def test_planner_is_never_worse_than_hand_strategies():
                 assert found.estimate.step_seconds <= result[1].step_seconds * (1 + 1e-9)
 
 
-def test_megatron_efficiency_lands_in_the_published_range():
-    eff = chapter.megatron_efficiency()
-    assert 0.66 <= eff["512 GPUs"] <= 0.86 and eff["512 GPUs fits"]
+def test_pipeline_interleaving_divides_the_bubble_by_the_chunks():
+    layers, m, pp = 8, 6, 4
+    model, fast = uniform_chain(layers)
+    tau = 2 * 3 * 1.0
+    for chunks in (1, 2):
+        s = cost.Strategy(1, 1, pp, m, 0, False, (2, 2, 2, 2), (True,) * layers, chunks)
+        est = cost.estimate(model, fast, s, m)
+        assert est.pipeline_seconds == pytest.approx((m + (pp - 1) / chunks) * tau)
+    with pytest.raises(ValueError, match="chunks=4 .* needs pp >= 2 and at least 4 layers"):
+        cost.estimate(model, fast, cost.Strategy(1, 1, pp, m, 0, False, (2, 2, 2, 2),
+                                                 (True,) * layers, 4), m)
+    with pytest.raises(ValueError, match="chunks must be an int >= 1, got 0"):
+        cost.estimate(model, fast, cost.Strategy(1, 1, pp, m, 0, False, (2, 2, 2, 2),
+                                                 (True,) * layers, 0), m)
 
 
 @pytest.mark.parametrize(("build", "message"), [

@@ -8,7 +8,8 @@ Clopper-Pearson), ``privacy`` (DP-SGD with per-example gradients by ``ms.vmap``,
 accountant checked against ``dp_accounting``, membership inference), ``backdoor`` (BadNets,
 spectral signatures, activation clustering), ``fairness`` (group gaps with bootstrap CIs,
 threshold mitigation on a documented synthetic data set), ``anchor`` (MindArmour's attacks and
-DP pieces side by side with the kit's), ``chapter`` (the notebook's experiments, the trust card
+DP pieces side by side with the kit's), ``mnist`` (the IBP-trained CNN on real MNIST at Gowal et
+al.'s two settings), ``chapter`` (the notebook's experiments, the trust card
 and the Explore widget).
 """
 
@@ -40,6 +41,11 @@ PARAMS = kp.Spec(
     poison_rate=kp.Float(0.0, 0.5),
     fair_n=kp.Int(1000, 100_000),
     bootstrap_reps=kp.Int(10, 10_000),
+    seeds=kp.Int(1, 10),
+    mnist_train=kp.Int(0, 4000),
+    mnist_eval=kp.Int(10, 1000),
+    mnist_epochs=kp.Int(1, 200),
+    mnist_alpha_points=kp.Int(0, 1000),
     seed=kp.Int(0),
     results_path=kp.Optional(kp.Str()),
 )

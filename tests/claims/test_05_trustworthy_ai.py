@@ -10,10 +10,20 @@ import pytest
 
 pytestmark = pytest.mark.slow
 
+# smoke: 1,000 MNIST training / 50 test images, 6 epochs; a standalone run at that size
+# measured clean error 0.26 and CROWN verified error 0.54 (eps = 0.1)
+SMOKE_MNIST_CLEAN_ERROR_MAX = 0.45
+SMOKE_MNIST_CROWN_VERIFIED_ERROR_MAX = 0.8
+
 
 @pytest.fixture(scope="module")
-def metrics(smoke):
-    return smoke("05")["metrics"]
+def record(smoke):
+    return smoke("05")
+
+
+@pytest.fixture(scope="module")
+def metrics(record):
+    return record["metrics"]
 
 
 def test_every_certificate_survives_attack(metrics):
@@ -21,20 +31,48 @@ def test_every_certificate_survives_attack(metrics):
     attacked = metrics["certified_points_attacked"]
     assert attacked["ibp_or_crown"] > 0 and attacked["smoothing"] > 0
     assert attacked["cnn"] > 0          # the CNN's IBP/CROWN certificates are attacked too
+    assert metrics["mnist_certificate_violations"] == 0      # on real MNIST too
+    assert metrics["mnist_certified_points_attacked"] > 0
 
 
-def test_cnn_is_verified_through_its_convolutions(metrics):
+def test_mnist_verified_errors_at_smoke_size(record):
+    m = record["metrics"]
+    # errors are fractions; verified error >= PGD error >= clean error on each model
+    assert m["mnist_clean_error_eps01"] <= m["mnist_pgd_error_eps01"]
+    assert m["mnist_pgd_error_eps01"] <= m["mnist_ibp_verified_error_eps01"] <= 1.0
+    assert m["mnist_pgd_error_eps01"] <= m["mnist_crown_verified_error_eps01"] <= 1.0
+    assert m["mnist_clean_error_eps01"] < SMOKE_MNIST_CLEAN_ERROR_MAX
+    assert m["mnist_crown_verified_error_eps01"] < SMOKE_MNIST_CROWN_VERIFIED_ERROR_MAX
+    assert m["mnist_pgd_error_eps03"] <= m["mnist_ibp_verified_error_eps03"] <= 1.0
+    spread = record["spread"]
+    for name in ("mnist_ibp_verified_error_eps01", "mnist_crown_verified_error_eps01",
+                 "ibp_verified_accuracy", "crown_verified_accuracy"):
+        entry = spread[name]
+        assert entry["source"] == "seeds" and entry["n"] == record["params"]["seeds"]
+        assert entry["min"] <= m[name] == entry["median"] <= entry["max"]
+    assert spread["mnist_certificate_violations"] == {"deterministic": True}
+    # a timing ratio, interleaved rounds; the direction is the finding, not asserted by size
+    assert spread["mnist_conv_unfold_speedup"]["source"] == "timing rounds"
+    assert m["mnist_conv_unfold_speedup"] > 1.0
+
+
+def test_cnn_is_verified_through_its_convolutions(metrics, record):
     # smoke trains the CNN for 4 epochs: IBP verifies few points (0.09 measured), CROWN many
     assert (0 < metrics["cnn_ibp_verified_accuracy"] <= metrics["cnn_crown_verified_accuracy"]
             <= metrics["cnn_pgd_accuracy"] <= metrics["cnn_clean_accuracy"])
     assert metrics["cnn_clean_accuracy"] > 0.8
+    # the headline is the median over seeds; the first seed's value is the table's
     assert metrics["robustness_by_model"]["cnn_ibp"]["IBP verified"] == (
-        metrics["cnn_ibp_verified_accuracy"])
+        record["spread"]["cnn_ibp_verified_accuracy"]["samples"][0])
 
 
-def test_alpha_crown_is_at_least_crown(metrics):
-    assert (metrics["crown_verified_accuracy"] <= metrics["alpha_crown_verified_accuracy"]
-            <= metrics["pgd_accuracy"])
+def test_alpha_crown_gain_is_measured_in_points(metrics, record):
+    # alpha-CROWN >= CROWN holds by construction; the gain in verified points is the quantity
+    first = record["spread"]["alpha_crown_gain_pts"]["samples"][0]
+    by_model = metrics["robustness_by_model"]["ibp"]
+    assert first == pytest.approx(100 * (by_model["alpha-CROWN verified"]
+                                         - by_model["CROWN verified"]))
+    assert metrics["alpha_crown_verified_accuracy"] <= metrics["pgd_accuracy"]
 
 
 def test_mindarmour_side_by_side(metrics):
@@ -60,12 +98,22 @@ def test_verified_le_pgd_robust_le_clean(metrics):
     assert by_model["standard"]["IBP verified"] < metrics["ibp_verified_accuracy"]
 
 
-def test_smoothing_certifies_and_shows_the_sigma_tradeoff(metrics):
+def test_smoothing_tradeoff_on_every_sigma_pair_below_the_radius_cap(metrics, record):
     cert = metrics["smoothing_certified_accuracy"]
     assert set(cert) >= {"0.25", "0.5", "1.0"}
     assert cert["0.25"] >= cert["0.5"] >= cert["1.0"]
     assert cert["0.25"] > 0.4
-    assert metrics["smoothing_tradeoff_reproduced"] is True
+    trade = metrics["smoothing_tradeoff"]
+    assert metrics["smoothing_tradeoff_reproduced"] == all(
+        p["holds"] for p in trade["pairs"].values())
+    assert len(trade["pairs"]) == len(record["params"]["sigmas"]) - 1     # every pair
+    for p in trade["pairs"].values():
+        assert p["holds"] == (p["lower_at_zero"] and p["wins_below_cap"])
+        assert p["small_sigma_radius_cap"] > 0
+    # smoke (N = 200): the larger sigma certifies less at r = 0, but its win starts at the
+    # smaller sigma's radius cap (0.46 for sigma 0.25): not reproduced at this N, as issue 26
+    # suspected; the book run (N = 10000) reports every pair
+    assert trade["pairs"]["0.25->0.5"]["lower_at_zero"]
 
 
 def test_privacy_accounting_and_membership_inference(metrics):

@@ -264,20 +264,28 @@ def test_fairness_gaps_and_bootstrap():
     assert ci.low <= ci.high and 0 <= ci.low
 
 
-def test_smoothing_tradeoff_needs_a_strict_win_at_large_radius():
+def test_smoothing_tradeoff_needs_a_strict_win_below_the_radius_cap():
     y = np.zeros(4, int)
 
     def run(sigma, radius):
         cert = smoothing.Certificate(np.zeros(4, int), np.array(radius, float), np.ones(4), sigma)
         return chapter.SmoothingRun(sigma, None, cert, 0.0)
 
-    small = run(0.25, [0.4, 0.4, 0.4, 0.4])
-    assert chapter.smoothing_tradeoff([small, run(0.5, [0.8, 0.8, -1, -1])], y)["holds"]
-    assert not chapter.smoothing_tradeoff([small, run(0.5, [0.3, 0.3, -1, -1])], y)["holds"]
-    three = chapter.smoothing_tradeoff([run(1.0, [0.1, -1, -1, -1]), small,
-                                        run(0.5, [0.8, 0.8, -1, -1])], y)
-    assert three["holds"] and list(three["pairs"]) == ["0.25->0.5", "0.5->1.0"]
-    assert not three["pairs"]["0.5->1.0"]["holds"]
+    assert chapter.radius_cap(0.25, 200, 0.001) == pytest.approx(0.4564, abs=1e-4)
+    small = run(0.25, [0.45, 0.45, 0.45, 0.45])
+    large = run(0.5, [0.9, 0.9, -1, -1])
+    # the large sigma wins from r = 0.46: below the cap with N = 10000 (0.80), above it with
+    # N = 200 (0.456), where the win only shows that N is too small
+    assert chapter.smoothing_tradeoff([small, large], y, 10000, 0.001)["holds"]
+    capped = chapter.smoothing_tradeoff([small, large], y, 200, 0.001)
+    assert not capped["holds"] and capped["pairs"]["0.25->0.5"]["higher_far"]
+    assert not chapter.smoothing_tradeoff([small, run(0.5, [0.3, 0.3, -1, -1])], y, 10000,
+                                          0.001)["holds"]
+    three = chapter.smoothing_tradeoff([run(1.0, [0.1, -1, -1, -1]), small, large], y, 10000,
+                                       0.001)
+    assert list(three["pairs"]) == ["0.25->0.5", "0.5->1.0"]
+    assert three["pairs"]["0.25->0.5"]["holds"] and not three["pairs"]["0.5->1.0"]["holds"]
+    assert not three["holds"] and three["pairs_holding"] == 1      # every pair must hold
 
 
 # --- convolutions, the CNN and alpha-CROWN ---------------------------------------------------

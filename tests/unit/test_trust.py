@@ -207,6 +207,7 @@ def test_attacks_increase_loss_and_stay_in_the_ball(data, ibp_net):
     assert privacy.example_losses(ibp_net, x2, y).mean() > base
 
 
+@pytest.mark.slow
 def test_soundness_no_pgd_counterexample_inside_certificates(data, ibp_net):
     x, y = data.x_test[:60], data.y_test[:60]
     nets = {"ibp": ibp_net}
@@ -343,6 +344,7 @@ def test_cnn_lowering_native_conv_ibp_and_mindspore_ibp_agree(data, cnn_net):
         assert (z[np.arange(16), y][:, None] - z >= crown - 1e-9).all()
 
 
+@pytest.mark.slow
 def test_cnn_ibp_training_runs_and_certificates_survive_pgd(data, cnn_net):
     ibp_cnn = M.train(data.x_train[:256], data.y_train[:256],
                       M.TrainConfig(kind="ibp", arch="cnn", epochs=2, eps=0.05, seed=0))
@@ -377,6 +379,7 @@ def test_alpha_crown_is_sound_and_never_below_crown():
 
 # --- MindArmour side by side (optional extra 'anchors') ----------------------------------------
 
+@pytest.mark.slow
 def test_mindarmour_fgsm_matches_kit_and_pgd_agrees(data, ibp_net):
     pytest.importorskip("mindarmour")
     from kit.trust import anchor

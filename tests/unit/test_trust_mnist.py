@@ -37,6 +37,7 @@ def test_cnn_refuses_bad_geometry():
         M.CNN(side=2, kernels=(4, 4), strides=(2, 2), pads=(0, 0))
 
 
+@pytest.mark.slow
 def test_sparse_crown_equals_dense_crown_on_the_digits_cnn(digits):
     net = M.train(digits.x_train[:300], digits.y_train[:300],
                   M.TrainConfig(kind="standard", arch="cnn", epochs=1, seed=0))
@@ -63,6 +64,7 @@ def test_mnist_slices_are_stratified_and_checked():
     assert mnist.eps_tag(0.1) == "eps01" and mnist.eps_tag(0.3) == "eps03"
 
 
+@pytest.mark.slow
 def test_tiny_mnist_run_is_sound_and_orders_its_errors():
     kit.setup(0, mode="graph")
     d = mnist.load(n_train=200, n_eval=40)

@@ -85,6 +85,7 @@ def test_ig_completeness_on_trained_networks(small):
     np.testing.assert_allclose(one, attr.gradient_x_input(cnn, x, t), rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.slow
 def test_every_method_gives_maps_of_the_input_shape(small):
     cnn, _, d = small
     x = d.images[500:503]
@@ -152,6 +153,7 @@ def test_guided_backprop_of_a_hand_made_mlp_gates_on_input_and_gradient():
                                atol=1e-6)
 
 
+@pytest.mark.slow
 def test_randomised_resets_only_the_named_layers(small):
     cnn, _, _ = small
     old = {p.name.split(".")[-2]: {} for p in cnn.net.get_parameters()}
@@ -309,6 +311,7 @@ def test_nearest_and_mmd_critic_pick_each_cluster():
         z, z[:1], 1)[0, 0]], z[0])
 
 
+@pytest.mark.slow
 def test_concept_rules_on_drawn_digits_and_tcav_on_a_cnn(small):
     cnn, _, d = small
     ring = np.zeros((8, 8))
@@ -408,6 +411,7 @@ def test_hook_arguments_are_swapped_against_mindspore_xai_1_8():
     assert seen == {"grad_input": [0.0, 4.0], "grad_output": [3.0, 4.0]}
 
 
+@pytest.mark.slow
 def test_mindspore_xai_maps_match_the_kit_where_the_definitions_match(small):
     _xai()
     from kit.xai import anchor
@@ -427,6 +431,7 @@ def test_mindspore_xai_maps_match_the_kit_where_the_definitions_match(small):
     assert anchor.gradcam_reproduction(cnn, x, t) < 1e-4
 
 
+@pytest.mark.slow
 def test_compare_scores_both_libraries_with_the_kit_metrics(small):
     _xai()
     from kit.xai import anchor
@@ -503,6 +508,7 @@ def test_draw_grid_codes_and_toggles():
         explore.image_to_code(np.zeros((4, 4)))
 
 
+@pytest.mark.slow
 def test_explore_panel_explains_a_test_image_and_a_drawing(small):
     from kit.core import widgets as kw
     from kit.xai import explore

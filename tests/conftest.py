@@ -26,6 +26,7 @@ CHROMIUM = Path("/usr/bin/chromium")
 SKIP_BROWSER = "KIT_SKIP_BROWSER"
 
 
+@pytest.hookimpl(tryfirst=True)  # before xdist's own hook turns the marks into node-id suffixes
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Under ``pytest -n 2 --dist loadgroup`` (``make test``) every test that needs a chapter's
     smoke run goes to one worker, in order: chapters execute one at a time, each beside the

@@ -31,9 +31,12 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     """Under ``pytest -n 2 --dist loadgroup`` (``make test``) every test that needs a chapter's
     smoke run goes to one worker, in order: chapters execute one at a time, each beside the
     other worker's unit tests (one busy core, the load the timing claims are made robust to),
-    never two notebooks at once."""
+    never two notebooks at once. Tests marked ``quiet`` (a diagnosis read off wall-clock shares,
+    a test that adds its own CPU hog) join that worker too and, collected after the chapters,
+    run when the other worker has mostly finished."""
     for item in items:
-        if SMOKE_FIXTURES & set(getattr(item, "fixturenames", ())):
+        if (SMOKE_FIXTURES & set(getattr(item, "fixturenames", ()))
+                or item.get_closest_marker("quiet") is not None):
             item.add_marker(pytest.mark.xdist_group("chapters"))
 
 

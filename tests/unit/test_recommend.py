@@ -353,6 +353,7 @@ def test_vectorised_augmentation_matches_the_per_sample_shift():
 
 
 @pytest.mark.slow
+@pytest.mark.quiet  # the diagnosis reads time shares: not beside a chapter on the other core
 @pytest.mark.parametrize("scenario", adv.scenarios(), ids=lambda s: s.cause)
 def test_advisor_on_each_scenario_at_smoke_size(scenario):
     import kit

@@ -4,6 +4,7 @@ Timing ratios come from one run on 2 shared CPU cores; where the issue's target 
 on this machine the bound asserted is the honest measured one, with the reason beside it.
 """
 
+import numpy as np
 import pytest
 
 pytestmark = pytest.mark.slow
@@ -72,7 +73,14 @@ def test_beam_and_convergence(metrics):
     # over 34 points x width 20 in smoke); assert only that that step is not slower.
     assert metrics["beam_step_speedup"] >= 3.0
     assert metrics["beam_stock_step_speedup"] >= 1.0
-    assert metrics["convergence_rate"] == metrics["convergence_rate"]  # finite, recorded
+    # the recorded rate is the least-squares slope of the recorded errors (fails when the fit,
+    # its inputs or the record disagree, or an error is NaN/inf); its sign is not claimed:
+    # the study is noisy at 150-200 steps (smoke -1.35, book -0.14), see the notebook
+    conv = metrics["convergence"]
+    errors = np.asarray(conv["error_by_n_f"], float)
+    assert np.all(np.isfinite(errors)) and np.all(errors > 0)
+    slope = np.polyfit(np.log(conv["n_f"]), np.log(errors), 1)[0]
+    assert metrics["convergence_rate"] == pytest.approx(slope, rel=1e-9, abs=1e-12)
 
 
 def test_fno_learns(metrics):

@@ -30,16 +30,12 @@ METHODS = ("kit (MILP)", "greedy", "random, best", "random, median", "uniform in
 
 def _slice(target: np.ndarray, n: int, name: str) -> np.ndarray:
     """Indices of a stratified, fixed (seed-independent) slice of ``n`` of ``target``."""
+    from kit.datasets import stratified_head
+
     total = len(target)
     if isinstance(n, bool) or not isinstance(n, int) or not 100 <= n <= total:
         raise ValueError(f"{name} must be an int in [100, {total}], got {n!r}")
-    if n == total:
-        return np.arange(total)
-    from sklearn.model_selection import train_test_split
-
-    idx, _ = train_test_split(np.arange(total), train_size=n, random_state=0,
-                              stratify=target)
-    return np.sort(idx)
+    return np.sort(stratified_head(target, n))
 
 
 def mnist_data(*, train_images: int, test_images: int = 1000) -> tuple[np.ndarray, ...]:

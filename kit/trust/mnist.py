@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from kit.datasets import mnist5k
+from kit.datasets import mnist5k, stratified_head
 from kit.trust import attacks, verify
 from kit.trust import models as M
 
@@ -37,15 +37,6 @@ class MnistData:
     y_test: np.ndarray
 
 
-def _balanced(y: np.ndarray, n: int) -> np.ndarray:
-    """Indices of ``n`` items cycling through the classes (the file is sorted by class)."""
-    rank = np.zeros(len(y), np.int64)
-    for c in np.unique(y):
-        idx = np.flatnonzero(y == c)
-        rank[idx] = np.arange(len(idx))
-    return np.lexsort((y, rank))[:n]
-
-
 def load(*, n_train: int, n_eval: int) -> MnistData:
     """Section "MNIST": a stratified slice of the committed MNIST sample (``n_train`` <= 4000
     training, ``n_eval`` <= 1000 test images)."""
@@ -54,7 +45,7 @@ def load(*, n_train: int, n_eval: int) -> MnistData:
     if not 10 <= n_eval <= 1000:
         raise ValueError(f"n_eval must be in 10..1000, got {n_eval!r}")
     d = mnist5k()
-    tr, te = _balanced(d.train_target, n_train), _balanced(d.test_target, n_eval)
+    tr, te = stratified_head(d.train_target, n_train), stratified_head(d.test_target, n_eval)
     return MnistData(d.train_images[tr].reshape(len(tr), -1), d.train_target[tr],
                      d.test_images[te].reshape(len(te), -1), d.test_target[te])
 

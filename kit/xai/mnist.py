@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from kit.datasets import mnist5k
+from kit.datasets import mnist5k, stratified_head  # noqa: F401 (re-exported)
 from kit.xai import attribution as attr
 from kit.xai import metrics
 from kit.xai.models import LAYERS, Classifier, make_classifier, randomised
@@ -32,19 +32,6 @@ def _count(name: str, value: int, low: int, high: int) -> int:
             or not low <= value <= high:
         raise ValueError(f"{name} must be an int in [{low}, {high}], got {value!r}")
     return int(value)
-
-
-def stratified_head(labels: np.ndarray, n: int) -> np.ndarray:
-    """Section "Sanity checks on MNIST": indices of the first ``n`` images when the classes
-    take turns (first image of each class, then the second, ...), so any ``n`` is balanced
-    and a larger ``n`` contains a smaller one."""
-    labels = np.asarray(labels)
-    n = _count("n", n, 1, len(labels))
-    rank = np.empty(len(labels), np.int64)
-    for c in np.unique(labels):
-        idx = np.flatnonzero(labels == c)
-        rank[idx] = np.arange(len(idx))
-    return np.lexsort((labels, rank))[:n]
 
 
 def _slug(method: str) -> str:

@@ -2,12 +2,13 @@
 
 ``problems(path)`` lists what a notebook breaks: parameters cell first and literal-only with
 ``seed`` and ``results_path``; a widget cell from ``kit.core.widgets``; a ``nbval-check-output``
-cell; no outputs kept except in that cell.
+cell; no outputs kept except in that cell; every cell has an id.
 """
 
 from __future__ import annotations
 
 import ast
+import json
 from pathlib import Path
 
 import nbformat
@@ -39,9 +40,11 @@ def _literal_assignments(source: str) -> tuple[list[str], list[str]]:
 
 def problems(path: str | Path) -> list[str]:
     """Every way the notebook at ``path`` breaks the chapter contract (empty when it keeps it)."""
+    raw = json.loads(Path(path).read_text(encoding="utf-8"))
+    found = [f"cell {i} has no id (nbformat 4.5 requires one)"
+             for i, c in enumerate(raw["cells"]) if "id" not in c]
     nb = nbformat.read(path, as_version=4)
     code = [c for c in nb.cells if c.cell_type == "code"]
-    found = []
     if not code or "parameters" not in _tags(code[0]):
         found.append("the first code cell is not tagged 'parameters'")
     else:

@@ -45,6 +45,15 @@ def spread_of(samples: Any, source: str) -> dict[str, Any]:
     return out
 
 
+def median_draw(draws: list, value: Any) -> Any:
+    """The draw whose ``value(draw)`` is the median of all draws (the lower middle one for an
+    even count): the run a chapter shows in its figures beside the median over seeds."""
+    if not draws:
+        raise ValueError("draws must hold at least one run, got none")
+    ranked = sorted(draws, key=value)
+    return ranked[(len(ranked) - 1) // 2]
+
+
 def atomic_write_text(path: str | Path, text: str) -> Path:
     """Write ``text`` to ``path`` through a temporary sibling and an atomic rename."""
     path = Path(path)

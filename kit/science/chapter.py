@@ -10,7 +10,7 @@ import mindspore as ms
 import numpy as np
 from mindspore import ops
 
-from kit.core.measure import time_call
+from kit.core.measure import Interleaved, interleave, time_call
 from kit.science import fno, fused, nets, pinn, taylor
 
 RAISSI_BURGERS_REL_L2 = 6.7e-4  # Raissi, Perdikaris, Karniadakis 2019, J. Comp. Phys., Burgers
@@ -33,18 +33,24 @@ class OrderScaling:
     fused_ms: list[float] = field(default_factory=list)  # tanh recurrence as one C++ kernel
     fused_compile_s: list[float] = field(default_factory=list)
     fused_accuracy: dict[int, float] = field(default_factory=dict)  # every order, vs nested
+    timed: dict[int, Interleaved] = field(default_factory=dict)  # order -> interleaved rounds
 
     @property
     def max_rel_error(self) -> float:
         return max(self.accuracy.values())
 
+    def speedup_rounds(self, order: int, method: str = "fused") -> list[float]:
+        """nested / ``method`` ("fused" or "taylor", the stock kernels) in every timing round,
+        from each side's fastest call in that round (the spread of the chapter's ratios)."""
+        return self.timed[order].ratios("nested", method, stat="min")
+
     def speedup(self, order: int) -> float:
-        i = self.orders.index(order)
-        return self.nested_ms[i] / self.taylor_ms[i]
+        """nested / Taylor with stock kernels: the median over timing rounds."""
+        return float(np.median(self.speedup_rounds(order, "taylor")))
 
     def fused_speedup(self, order: int) -> float:
-        i = self.orders.index(order)
-        return self.nested_ms[i] / self.fused_ms[i]
+        """nested / fused Taylor: the median over timing rounds."""
+        return float(np.median(self.speedup_rounds(order, "fused")))
 
 
 def _mlp(width: int, depth: int, seed: int) -> tuple[tuple, np.ndarray]:
@@ -67,13 +73,15 @@ def nested_pynative(theta: np.ndarray, x: np.ndarray, lay: tuple, order: int) ->
 
 
 def order_scaling(width: int, depth: int, points: int, accuracy_order: int,
-                  timing_orders: list[int], seed: int, repeats: int = 11) -> OrderScaling:
+                  timing_orders: list[int], seed: int, rounds: int = 7,
+                  repeats: int = 5) -> OrderScaling:
     """Section "Experiment 1": d^k u/dx^k of a depth x width tanh MLP in float64 at ``points``
     inputs. Accuracy: Taylor mode (one jet of order ``accuracy_order``) against nested grad for
     every order (jitted nested grad at the timed orders, PyNative nested grad at the others).
     Cost: both compiled with ``ms.jit`` (same execution mode), compile time apart; a third
     column times Taylor mode with the tanh recurrence fused into one C++ kernel per layer
-    (:mod:`kit.science.fused`), checked like the stock jet at every order."""
+    (:mod:`kit.science.fused`), checked like the stock jet at every order. Times come from
+    ``rounds`` interleaved rounds of ``repeats`` calls each (:func:`interleaved_ms`)."""
     taylor.check_order(accuracy_order, "accuracy_order")
     for k in timing_orders:
         taylor.check_order(k, "timing_orders item")
@@ -97,8 +105,9 @@ def order_scaling(width: int, depth: int, points: int, accuracy_order: int,
             _sync(values[name])
             getattr(out, f"{name}_compile_s").append(time.perf_counter() - start)
         nested_values[k] = values["nested"].asnumpy()
-        times = paired_ms({name: (lambda f=fn: _sync(f(th, xt, v))) for name, fn in fns.items()},
-                          repeats)
+        times, out.timed[k] = interleaved_ms(
+            {name: (lambda f=fn: _sync(f(th, xt, v))) for name, fn in fns.items()},
+            rounds, repeats)
         for name in fns:
             getattr(out, f"{name}_ms").append(times[name])
     for k in range(1, accuracy_order + 1):
@@ -110,16 +119,16 @@ def order_scaling(width: int, depth: int, points: int, accuracy_order: int,
     return out
 
 
-def paired_ms(calls: dict, repeats: int = 7) -> dict[str, float]:
-    """Median ms of each call, timed round-robin (A, B, A, B, ...) so that a change in the
-    machine's load (2 shared cores) hits both methods alike (sections "Experiment 1" and "4")."""
-    samples: dict[str, list[float]] = {name: [] for name in calls}
-    for _ in range(repeats):
-        for name, call in calls.items():
-            start = time.perf_counter()
-            call()
-            samples[name].append(time.perf_counter() - start)
-    return {name: 1e3 * float(np.median(values)) for name, values in samples.items()}
+def interleaved_ms(calls: dict, rounds: int = 7,
+                   repeats: int = 3) -> tuple[dict[str, float], Interleaved]:
+    """ms of each (already compiled) call, timed in interleaved rounds (A B A B ... within each
+    round, :func:`kit.core.measure.interleave`), as the median over rounds of each round's
+    fastest call; and the rounds themselves, for per-round ratios (sections "Experiment 1",
+    "2" and "4"). A round's fastest call is the one least touched by whatever else runs on
+    the 2 shared cores: with ``yes`` busy on the other core the order-6 nested / fused ratio
+    from per-round medians fell from ~18 to ~10, from per-round minima it stayed at 15-24."""
+    timed = interleave(calls, rounds=rounds, repeats=repeats, warmup=0)
+    return {name: 1e3 * float(np.median(timed.round_minima(name))) for name in calls}, timed
 
 
 def _sync(result) -> None:
@@ -184,9 +193,11 @@ def _anchor_jet(x, v, order: int):
     return taylor.div(num, taylor.shift(taylor.square(a), 1.0))
 
 
-def versus_ms_derivative(order: int, points: int = 1024, repeats: int = 5) -> dict[str, float]:
+def versus_ms_derivative(order: int, points: int = 1024, rounds: int = 5,
+                         repeats: int = 3) -> dict[str, float]:
     """Section "Experiment 2": the kit's Taylor mode against MindSpore's ``ops.derivative``
-    (itself forward Taylor mode) on a function both support; compile and run timed apart."""
+    (itself forward Taylor mode) on a function both support; compile timed apart, runs in
+    interleaved rounds (:func:`interleaved_ms`)."""
     taylor.check_order(order, "ms_derivative_order")
     x = ms.Tensor(np.linspace(-1.0, 1.0, points))
     fact = float(math.factorial(order))
@@ -199,15 +210,18 @@ def versus_ms_derivative(order: int, points: int = 1024, repeats: int = 5) -> di
 
     out = {}
     values = {}
-    for name, fn in (("ms", ms.jit(ms_fn)), ("kit", ms.jit(kit_fn))):
+    fns = {"ms": ms.jit(ms_fn), "kit": ms.jit(kit_fn)}
+    for name, fn in fns.items():
         start = time.perf_counter()
         values[name] = fn(x).asnumpy()
         out[f"{name}_compile_s"] = time.perf_counter() - start
-        out[f"{name}_run_ms"] = 1e3 * time_call(lambda f=fn: f(x).asnumpy(), repeats=repeats,
-                                                warmup=0).median
+    run_ms, timed = interleaved_ms({name: (lambda f=fn: f(x).asnumpy())
+                                    for name, fn in fns.items()}, rounds, repeats)
+    for name in fns:
+        out[f"{name}_run_ms"] = run_ms[name]
     out["max_rel_difference"] = float(np.abs(values["ms"] - values["kit"]).max()
                                       / np.abs(values["ms"]).max())
-    out["run_speedup"] = out["ms_run_ms"] / out["kit_run_ms"]
+    out["run_speedup"] = timed.ratio("ms", "kit", stat="min")
     out["compile_speedup"] = out["ms_compile_s"] / out["kit_compile_s"]
     return out
 
@@ -336,9 +350,9 @@ def burgers(reference: dict, n_u: int, n_f: int, width: int, depth: int, adam_st
 
 
 def burgers_eval_ms(n_f: int, width: int, depth: int, seed: int, hard: bool = True,
-                    repeats: int = 5) -> dict:
+                    rounds: int = 5, repeats: int = 3) -> dict:
     """ms per loss-and-gradient evaluation with each residual method (float32), compiled
-    first, then timed in alternation (:func:`paired_ms`)."""
+    first, then timed in interleaved rounds (:func:`interleaved_ms`)."""
     data = pinn.burgers_data(100, n_f, seed)
     sizes = (2,) + (width,) * depth + (1,)
     lay = nets.layout(sizes)
@@ -347,8 +361,8 @@ def burgers_eval_ms(n_f: int, width: int, depth: int, seed: int, hard: bool = Tr
     fns = {m: pinn.burgers_loss_fn(lay, "tanh", m, data.nu, hard) for m in pinn.METHODS}
     for fn in fns.values():
         fn(theta, *args)[1].asnumpy()
-    return paired_ms({m: (lambda f=fn: f(theta, *args)[1].asnumpy()) for m, fn in fns.items()},
-                     repeats)
+    return interleaved_ms({m: (lambda f=fn: f(theta, *args)[1].asnumpy())
+                           for m, fn in fns.items()}, rounds, repeats)[0]
 
 
 def plot_burgers(reference: dict, run: BurgersRun, times: tuple = (0.25, 0.5, 0.75)):
@@ -387,8 +401,9 @@ class BeamRun:
     step_ms: dict[str, float]
     compile_s: dict[str, float]
     errors: dict[str, float]
-    speedup: float  # nested / Taylor (stock kernels)
+    speedup: float  # nested / Taylor (stock kernels), median over timing rounds
     fused_speedup: float = float("nan")  # nested / Taylor through the fused tanh kernels
+    fused_speedup_rounds: list[float] = field(default_factory=list)  # one per timing round
 
 
 def beam_points(n_f: int) -> np.ndarray:
@@ -399,7 +414,7 @@ def beam_points(n_f: int) -> np.ndarray:
 
 
 def beam(n_f: int, width: int, depth: int, adam_steps: int, lbfgs_steps: int, seed: int,
-         repeats: int = 21) -> BeamRun:
+         rounds: int = 7, repeats: int = 3) -> BeamRun:
     """u'''' = pi^4 sin(pi x) on (0, 1), simply supported: training step time and final L2
     error with the Taylor residual (one order-4 jet, from stock kernels and through the fused
     tanh kernels) and with four nested grads."""
@@ -417,14 +432,15 @@ def beam(n_f: int, width: int, depth: int, adam_steps: int, lbfgs_steps: int, se
         start = time.perf_counter()
         lg(th, *args)[1].asnumpy()
         out.compile_s[method] = time.perf_counter() - start
-    out.step_ms = paired_ms({m: (lambda f=lg: f(th, *args)[1].asnumpy()) for m, lg in fns.items()},
-                            repeats)
+    out.step_ms, timed = interleaved_ms({m: (lambda f=lg: f(th, *args)[1].asnumpy())
+                                         for m, lg in fns.items()}, rounds, repeats)
     for method, lg in fns.items():
         fit = pinn.train(lg, theta0, (points,), adam_steps, lbfgs_steps, lr=1e-3)
         pred = pinn.predict(fit.theta, x_test, lay)
         out.errors[method] = pinn.rel_l2(pred, exact)
-    out.speedup = out.step_ms["nested"] / out.step_ms["taylor"]
-    out.fused_speedup = out.step_ms["nested"] / out.step_ms["fused"]
+    out.speedup = timed.ratio("nested", "taylor", stat="min")
+    out.fused_speedup_rounds = timed.ratios("nested", "fused", stat="min")
+    out.fused_speedup = float(np.median(out.fused_speedup_rounds))
     return out
 
 
@@ -487,6 +503,15 @@ def fno_experiment(data: dict, n_train: int, n_test: int, epochs: int, modes: in
                         width, 4, batch, 1e-3, best, seed)
     timings["used"] = best
     return fit, timings
+
+
+def fno_seeds(data: dict, n_train: int, n_test: int, epochs: int, modes: int, width: int,
+              batch: int, seeds: list[int], transform: str) -> list[fno.FNOFit]:
+    """Section "Experiment 6" repeated: the same FNO trained with each of ``seeds`` (weights
+    and shuffling), on the same split, with the transform the timing picked."""
+    a, u = data["a"], data["u"]
+    return [fno.train_fno(a[:n_train], u[:n_train], a[-n_test:], u[-n_test:], epochs, modes,
+                          width, 4, batch, 1e-3, transform, s) for s in seeds]
 
 
 def plot_fno(data: dict, fit: fno.FNOFit, n_test: int, count: int = 3):

@@ -15,6 +15,19 @@ def metrics(smoke):
     return smoke("04")["metrics"]
 
 
+def test_headlines_carry_their_spread(smoke):
+    record = smoke("04")
+    spread = record["spread"]
+    for name in ("taylor_speedup_order6", "beam_step_speedup"):
+        assert spread[name]["source"] == "timing rounds" and spread[name]["n"] >= 5
+        assert spread[name]["min"] <= record["metrics"][name] <= spread[name]["max"]
+    for name in ("burgers_rel_l2", "fno_rel_l2"):  # one seed at smoke size, 3 at book size
+        assert spread[name]["source"] == "seeds"
+        assert spread[name]["n"] == record["params"]["seeds"]
+    assert spread["taylor_max_rel_error"] == {"deterministic": True}
+    assert {h["metric"] for h in record["headline"]} <= set(spread)
+
+
 def test_taylor_mode_matches_nested_grad(metrics):
     assert metrics["taylor_dtype"] == "float64"
     assert metrics["taylor_max_rel_error"] <= 1e-6  # issue target; measured ~1e-14
@@ -31,9 +44,10 @@ def test_taylor_mode_grows_polynomially_and_nested_exponentially(metrics):
 
 
 def test_taylor_mode_meets_the_order6_target(metrics):
-    # the issue's >= 10 at order 6, by the fused kernel (17-18.5x in quiet smoke runs, 9.2x once
-    # at load ~4 with another process busy on the second core), exact like the stock version at
-    # every order checked
+    # the issue's >= 10 at order 6, by the fused kernel, exact like the stock version at every
+    # order checked. The ratio is the median over 7 interleaved timing rounds of each round's
+    # fastest calls: from per-round medians it read 9.2-9.9 with other work on the second core
+    # (once in CI), from per-round minima 15-24 with `yes` on that core, 16-22 quiet
     assert metrics["taylor_fused_max_rel_error"] <= 1e-10
     assert len(metrics["taylor_fused_rel_error_by_order"]) >= 6
     assert metrics["taylor_speedup_order6"] >= 10.0
@@ -86,3 +100,11 @@ def test_beam_and_convergence(metrics):
 def test_fno_learns(metrics):
     assert metrics["fno_fft_dft_max_difference"] < 1e-4
     assert metrics["fno_rel_l2"] < 0.6  # smoke: 200 pairs, 5 epochs (book target 2e-2)
+
+
+def test_a_user_posed_heat_equation_is_solved(metrics):
+    # kit.science.problems, posed like a user's own PDE: measured 1.2e-3 with both methods
+    # (400 L-BFGS iterations); an untrained network is off by ~1
+    errors = metrics["user_pde_heat_rel_l2"]
+    assert set(errors) == {"taylor", "nested"}
+    assert max(errors.values()) < 1e-2

@@ -1,5 +1,7 @@
 """kit.core.chapters and kit.core.contract: the registry and the notebook contract."""
 
+import json
+
 import nbformat
 import pytest
 
@@ -46,6 +48,14 @@ def test_contract_needs_parameters_widget_and_checked_cell(tmp_path):
     assert found[0] == "the first code cell is not tagged 'parameters'"
     assert any("no widget cell" in p for p in found)
     assert any("no cell tagged 'nbval-check-output'" in p for p in found)
+
+
+def test_contract_finds_a_cell_without_an_id(tmp_path, squares_notebook):
+    nb = json.loads(squares_notebook.read_text(encoding="utf-8"))
+    del nb["cells"][1]["id"]
+    path = tmp_path / "no_id.ipynb"
+    path.write_text(json.dumps(nb), encoding="utf-8")
+    assert "cell 1 has no id (nbformat 4.5 requires one)" in contract.problems(path)
 
 
 def test_clean_keeps_only_checked_outputs_with_their_count(tmp_path, squares_notebook):

@@ -147,3 +147,12 @@ def test_headline_records_which_way_is_better():
     assert rec.headlines[0]["better"] == "lower"
     with pytest.raises(ValueError, match="better must be 'higher', 'lower' or None, got 'up'"):
         rec.headline("err", anchor="paper", better="up")
+
+
+def test_median_draw_picks_the_middle_run_and_refuses_none():
+    runs = [{"seed": s, "err": e} for s, e in enumerate([0.3, 0.1, 0.2, 0.4])]
+    assert results.median_draw(runs[:3], lambda r: r["err"])["seed"] == 2
+    assert results.median_draw(runs, lambda r: r["err"])["seed"] == 2  # lower middle
+    assert results.median_draw(runs[:1], lambda r: r["err"])["seed"] == 0
+    with pytest.raises(ValueError, match="draws"):
+        results.median_draw([], lambda r: r)

@@ -425,3 +425,12 @@ def test_explore_derivatives_curves_agree(graph_mode):
                                        atol=1e-9 * np.abs(ref).max())
     with pytest.raises(ValueError, match="order"):
         chapter.explore_derivatives(0, chapter.EXPLORE_FUNCTIONS[1])
+
+
+def test_interleaved_ms_reports_round_minima_and_per_round_ratios():
+    calls = {"a": lambda: sum(range(2000)), "b": lambda: None}
+    ms_by_call, timed = chapter.interleaved_ms(calls, rounds=4, repeats=2)
+    assert set(ms_by_call) == {"a", "b"}
+    assert all(len(r) == 2 for r in timed.seconds["a"]) and len(timed.seconds["a"]) == 4
+    assert ms_by_call["a"] == pytest.approx(1e3 * np.median(timed.round_minima("a")))
+    assert len(timed.ratios("a", "b", stat="min")) == 4

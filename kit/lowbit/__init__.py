@@ -32,6 +32,13 @@ PARAMS = kp.Spec(
     pareto_points=kp.Int(2, 20),
     measure_repeats=kp.Int(1, 50),
     loss_scale_epochs=kp.Int(1, 200),
+    mnist_train_images=kp.Int(100, 4000),
+    mnist_test_images=kp.Int(100, 1000),
+    mnist_epochs=kp.Int(1, 100),
+    mnist_qat_epochs=kp.Int(1, 20),
+    mnist_random_policies=kp.Int(1, 200),
+    mnist_random_table=kp.Str(),
+    mnist_seeds=kp.Int(1, 10),
     seed=kp.Int(0),
     results_path=kp.Optional(kp.Str()),
 )

@@ -353,6 +353,9 @@ def reading(metrics: dict, spreads: dict) -> str:
         + (" (within the 0.5-point target)." if drop["median"] <= 0.5 else
            " (outside the 0.5-point target)."),
         f"Adaptive QAT moved {metrics['mnist_adaptive_moves']} layer(s).",
+        *([f"No policy meets the budget on {', '.join(metrics['mnist_infeasible_tables'])} "
+           "(the cheapest policy there is slower than the budget): left out."]
+          if metrics["mnist_infeasible_tables"] else []),
     ])
 
 

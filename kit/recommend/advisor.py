@@ -8,11 +8,18 @@ call including the loss sync (compute), the user's per-step host code (host), pl
 the number of runnable threads sampled from /proc, compile spikes). :func:`diagnose` reads
 ONLY that :class:`Profile` (never the scenario's label); :func:`apply_fix` turns the
 recommended code path into new knobs; the speed-up is measured side by side in the same run.
+
+The rules' thresholds are a :class:`Thresholds` (the hand-set values by default).
+:func:`heldout_scenarios` draws new, randomised jobs; :func:`fit_thresholds` fits the
+thresholds on the training scenarios' measured profiles, and :func:`score` rates any thresholds
+on any measured profiles (chapter 10 "Experiment 4: the advisor on held-out scenarios").
 """
 
 from __future__ import annotations
 
+import dataclasses
 import gc
+import math
 import os
 import threading
 import time
@@ -456,6 +463,49 @@ PY_CALLS_EAGER = 0  # Cell.construct calls run by Python per step above which it
 
 
 @dataclass(frozen=True)
+class Thresholds:
+    """The advisor's rule thresholds (chapter 10 "Bottleneck advisor"; the defaults are the
+    hand-set values, tuned on :func:`scenarios`). :func:`fit_thresholds` fits them instead."""
+
+    spike_factor: float = 20.0  # a step slower than this x the fastest is a compile spike ...
+    spike_floor: float = 0.05  # ... and slower than this many seconds
+    data_share: float = 0.35  # data wait share of wall time above which the job is data-bound
+    pipeline_ratio: float = 0.5  # or: pipeline CPU per batch / step CPU per batch above this
+    map_load: float = 0.3  # map wall time / wall time below this (and map_frac below) ...
+    map_frac: float = 0.3  # ... map CPU / pipeline CPU: the pipeline itself is the overhead
+    map_cpu_share: float = 0.15  # map CPU / map wall below this: the map waits (I/O)
+    host_share: float = 0.1  # per-step host code share of wall time above this: host sync
+    runnable_per_core: float = 2.0  # runnable threads above per_core x cores + extra ...
+    runnable_extra: float = 1.5  # ... : oversubscribed
+    py_calls_eager: float = PY_CALLS_EAGER  # Cell.construct calls by Python above this: eager
+    probe_ratio: float = 4.0  # 16x batch costs less than this x the step: overhead-bound
+
+    def __post_init__(self) -> None:
+        for f in dataclasses.fields(self):
+            v = getattr(self, f.name)
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) \
+                    or v < 0:
+                raise ValueError(f"thresholds {f.name} must be a finite number >= 0, got {v!r}")
+
+
+HAND_THRESHOLDS = Thresholds()
+
+# candidate values per threshold for fit_thresholds (each includes the hand value)
+FIT_GRID: dict[str, tuple[float, ...]] = {
+    "spike_factor": (5.0, 10.0, 20.0, 40.0),
+    "data_share": (0.15, 0.25, 0.35, 0.5, 0.65),
+    "pipeline_ratio": (0.25, 0.5, 1.0, 2.0),
+    "map_load": (0.1, 0.2, 0.3, 0.5),
+    "map_frac": (0.1, 0.2, 0.3, 0.5),
+    "map_cpu_share": (0.05, 0.1, 0.15, 0.3, 0.5),
+    "host_share": (0.03, 0.05, 0.1, 0.2, 0.3),
+    "runnable_extra": (0.5, 1.5, 3.0, 5.0),
+    "py_calls_eager": (0.0, 2.0, 5.0, 10.0),
+    "probe_ratio": (2.0, 3.0, 4.0, 6.0, 8.0),
+}
+
+
+@dataclass(frozen=True)
 class Diagnosis:
     """The advisor's verdict with the measured evidence that triggered it."""
 
@@ -465,26 +515,30 @@ class Diagnosis:
 
 
 def diagnose(p: Profile, probe: Callable[[], float] | None = None,
-             cores: int | None = None) -> Diagnosis:
+             cores: int | None = None, thresholds: Thresholds = HAND_THRESHOLDS) -> Diagnosis:
     """Rules over the measured profile (MindInsight step-trace style: interval = data,
-    forward/backward = compute, tail = host/overhead), most specific first."""
+    forward/backward = compute, tail = host/overhead), most specific first; ``thresholds``
+    are the rules' cut-offs (the hand-set :data:`HAND_THRESHOLDS` by default)."""
+    if not isinstance(thresholds, Thresholds):
+        raise ValueError(f"thresholds must be an advisor.Thresholds, got {thresholds!r}")
+    th = thresholds
     cores = cores or os.cpu_count() or 1
     sh = p.shares()
     fast = min(p.step_times)
-    spikes = sum(1 for t in p.step_times if t > max(20 * fast, 0.05))
+    spikes = sum(1 for t in p.step_times if t > max(th.spike_factor * fast, th.spike_floor))
     if p.shapes > 1 and spikes >= 1:
         return Diagnosis("recompilation", f"the step saw {p.shapes} input shapes and {spikes} "
-                         f"steps took > 20x the fastest ({fast * 1e3:.2f} ms): graph recompiles",
-                         FIXES["recompilation"])
+                         f"steps took > {th.spike_factor:g}x the fastest ({fast * 1e3:.2f} ms): "
+                         "graph recompiles", FIXES["recompilation"])
     pipeline_ratio = p.data_alone / max(p.compute_alone, 1e-9)
-    if sh["data"] >= 0.35 or pipeline_ratio >= 0.5:
+    if sh["data"] >= th.data_share or pipeline_ratio >= th.pipeline_ratio:
         map_load = p.map_wall / p.wall
         map_frac = p.map_cpu / p.steps / max(p.data_alone, 1e-9)  # map's share of pipeline CPU
-        if p.map_wall == 0.0 or (map_load < 0.3 and map_frac < 0.3):
+        if p.map_wall == 0.0 or (map_load < th.map_load and map_frac < th.map_frac):
             cause = "per_sample_pipeline"
             ev = (f"the pipeline alone costs {pipeline_ratio:.1f}x the step's CPU per batch, "
                   f"the map function only {min(map_frac, 1.0):.0%} of it")
-        elif p.map_cpu / max(p.map_wall, 1e-12) < 0.15:
+        elif p.map_cpu / max(p.map_wall, 1e-12) < th.map_cpu_share:
             cause = "io_bound_map"
             ev = (f"data wait {sh['data']:.0%}; the map runs {map_load:.0%} of the time but "
                   f"uses the CPU only {p.map_cpu / p.map_wall:.0%} of it (waiting)")
@@ -498,20 +552,20 @@ def diagnose(p: Profile, probe: Callable[[], float] | None = None,
             ev = (f"data-bound (pipeline CPU {pipeline_ratio:.1f}x the step's); a CPU-bound, "
                   f"random per-sample map is {min(map_frac, 1.0):.0%} of the pipeline CPU")
         return Diagnosis(cause, ev, FIXES[cause])
-    if sh["host"] >= 0.1:
+    if sh["host"] >= th.host_share:
         return Diagnosis("host_sync", f"per-step host code takes {sh['host']:.0%} of the step",
                          FIXES["host_sync"])
-    if p.runnable > 2 * cores + 1.5:
+    if p.runnable > th.runnable_per_core * cores + th.runnable_extra:
         return Diagnosis("oversubscription", f"{p.runnable:.1f} runnable threads on average "
                          f"for {cores} cores", FIXES["oversubscription"])
-    if p.py_calls > PY_CALLS_EAGER:
+    if p.py_calls > th.py_calls_eager:
         return Diagnosis("pynative", f"Python ran {p.py_calls} Cell.construct calls per train "
                          "step (a compiled graph runs none): ops are dispatched one by one",
                          FIXES["pynative"])
     ratio = probe() if probe is not None else p.probe_ratio
     if ratio is not None:
         p.probe_ratio = ratio
-        if ratio < 4.0:
+        if ratio < th.probe_ratio:
             return Diagnosis("tiny_batch", f"16x the batch costs only {ratio:.1f}x the step "
                              "time: a fixed per-step overhead dominates", FIXES["tiny_batch"])
     return Diagnosis("compute_bound", f"compute {sh['compute']:.0%} of the step"
@@ -578,3 +632,186 @@ def summary(outcomes: Sequence[Outcome]) -> dict[str, float]:
     speed = [o.speedup for o in outcomes if o.speedup is not None]
     return {"accuracy": acc, "median_speedup": float(np.median(speed)) if speed else 1.0,
             "n": len(outcomes)}
+
+
+# ------------------------------------------------- held-out scenarios, fitted thresholds ----
+
+def heldout_scenarios(seed: int = 0, per_cause: int = 1) -> list[Scenario]:
+    """New injected jobs for scoring the advisor out of sample (chapter 10 "Experiment 4"):
+    ``per_cause`` per cause of :data:`CAUSES`, each with knobs drawn from ``seed`` (widths,
+    batch sizes, workers, learning rates, side threads, host_every, shape schedules) from
+    ranges that avoid the training scenarios' exact settings. Deterministic in ``seed``."""
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise ValueError(f"seed must be an int >= 0, got {seed!r}")
+    if isinstance(per_cause, bool) or not isinstance(per_cause, int) or not 1 <= per_cause <= 5:
+        raise ValueError(f"per_cause must be an int in [1, 5], got {per_cause!r}")
+    rng = np.random.default_rng([seed, 10])
+
+    def pick(*values: Any) -> Any:
+        return values[int(rng.integers(len(values)))]
+
+    out: list[Scenario] = []
+    for rep in range(per_cause):
+        for cause in CAUSES:
+            w = pick(32, 96, 192)
+            if cause == "compute_bound":
+                kw = dict(width=pick(384, 640, 768), batch=pick(128, 192, 320))
+            elif cause == "slow_python_map":
+                kw = dict(source="dataset", transform="augment", batch=pick(64, 96, 160),
+                          workers=pick(1, 2), width=w)
+            elif cause == "io_bound_map":
+                kw = dict(source="dataset", transform="read", batch=pick(32, 48, 96),
+                          workers=pick(1, 2), width=w)
+            elif cause == "uncached_preprocessing":
+                kw = dict(source="dataset", transform="preprocess", batch=pick(64, 96, 160),
+                          workers=pick(1, 2), width=w)
+            elif cause == "per_sample_pipeline":
+                kw = dict(source="dataset", workers=pick(1, 3), batch=pick(96, 192, 256),
+                          width=pick(32, 96))
+            elif cause == "tiny_batch":
+                kw = dict(batch=pick(1, 3, 4), width=w, lr=pick(0.002, 0.01))
+            elif cause == "pynative":
+                kw = dict(mode="pynative", width=pick(32, 96, 256), batch=pick(32, 128))
+            elif cause == "host_sync":
+                kw = dict(host_every=pick(1, 2, 3), width=w, batch=pick(32, 128))
+            elif cause == "oversubscription":
+                kw = dict(side_threads=pick(3, 5, 6), width=pick(128, 384),
+                          batch=pick(64, 256))
+            else:  # recompilation
+                kw = dict(varying_shapes=True, batch=pick(48, 80, 112), width=w)
+            knobs = ", ".join(f"{k} {v}" for k, v in kw.items() if k not in ("source",))
+            out.append(Scenario(f"held-out {cause} #{rep + 1} ({knobs})", cause, **kw))
+    return out
+
+
+class Probes:
+    """:func:`scaling_probe` measured once per distinct train-step setup (batch, width, mode,
+    shape schedule, lr) and reused: fitting and scoring call it as often as they like."""
+
+    def __init__(self, steps: int = 6, seed: int = 0) -> None:
+        self.steps, self.seed = steps, seed
+        self.cache: dict[tuple, float] = {}
+
+    def __call__(self, s: Scenario) -> float:
+        key = (s.batch, s.width, s.mode, s.varying_shapes, s.lr)
+        if key not in self.cache:
+            self.cache[key] = scaling_probe(s, steps=self.steps, seed=self.seed)
+        return self.cache[key]
+
+    def lazy(self, s: Scenario) -> Callable[[], float]:
+        """A zero-argument probe for :func:`diagnose` (measured only if a rule needs it)."""
+        return lambda: self(s)
+
+
+def measure_all(items: Sequence[Scenario], steps: int = 12, seed: int = 0) -> list[Profile]:
+    """The measured profile of each scenario (no fix applied): the held-out scenarios'
+    input to :func:`score` (chapter 10 "Experiment 4")."""
+    return [measure(s, steps, seed) for s in items]
+
+
+def _verdicts(profiles: Sequence[Profile], probes: Sequence[Callable[[], float] | None],
+              th: Thresholds, cores: int | None) -> list[str]:
+    return [diagnose(p, probe=pr, cores=cores, thresholds=th).cause
+            for p, pr in zip(profiles, probes, strict=True)]
+
+
+def score(profiles: Sequence[Profile], causes: Sequence[str],
+          thresholds: Thresholds = HAND_THRESHOLDS,
+          probes: Sequence[Callable[[], float] | None] | None = None,
+          cores: int | None = None) -> tuple[float, list[str]]:
+    """Top-1 accuracy of :func:`diagnose` with ``thresholds`` on measured ``profiles`` against
+    the injected ``causes``, and the verdicts (chapter 10 "Experiment 4")."""
+    if len(profiles) != len(causes) or not profiles:
+        raise ValueError(f"profiles and causes must be non-empty and of equal length, got "
+                         f"{len(profiles)} and {len(causes)}")
+    bad = [c for c in causes if c not in CAUSES]
+    if bad:
+        raise ValueError(f"causes must be in {', '.join(CAUSES)}, got {bad[0]!r}")
+    probes = list(probes) if probes is not None else [None] * len(profiles)
+    verdicts = _verdicts(profiles, probes, thresholds, cores)
+    return float(np.mean([v == c for v, c in zip(verdicts, causes, strict=True)])), verdicts
+
+
+def fit_thresholds(profiles: Sequence[Profile], causes: Sequence[str],
+                   probes: Sequence[Callable[[], float] | None] | None = None,
+                   grid: dict[str, Sequence[float]] | None = None,
+                   start: Thresholds = HAND_THRESHOLDS, rounds: int = 3,
+                   cores: int | None = None) -> tuple[Thresholds, float]:
+    """Coordinate search over ``grid`` (default :data:`FIT_GRID`): each threshold in turn
+    takes the candidate value with the highest top-1 accuracy on the training ``profiles``
+    (the others fixed), ties broken toward ``start``'s value (nearest in the candidate list);
+    repeated until nothing changes or ``rounds`` passes. Returns (thresholds, training
+    accuracy) (chapter 10 "Experiment 4"). Profiles (and probes) are measured once, so fitting
+    costs no further measurement beyond probes a rule newly reaches."""
+    grid = dict(FIT_GRID if grid is None else grid)
+    names = {f.name for f in dataclasses.fields(Thresholds)}
+    unknown = sorted(set(grid) - names)
+    if unknown:
+        raise ValueError(f"grid names must be Thresholds fields ({', '.join(sorted(names))}), "
+                         f"got {unknown[0]!r}")
+    if isinstance(rounds, bool) or not isinstance(rounds, int) or rounds < 1:
+        raise ValueError(f"rounds must be an int >= 1, got {rounds!r}")
+    current = start
+    best, _ = score(profiles, causes, current, probes, cores)
+    for _ in range(rounds):
+        changed = False
+        for name, values in grid.items():
+            hand = getattr(start, name)
+            cands = sorted(set(float(v) for v in values) | {float(hand)})
+            if not cands or any(not math.isfinite(v) or v < 0 for v in cands):
+                raise ValueError(f"grid {name!r} must hold finite numbers >= 0, got {values!r}")
+            h = cands.index(float(hand))
+            scored = []
+            for i, v in enumerate(cands):
+                acc, _ = score(profiles, causes, replace(current, **{name: v}), probes, cores)
+                scored.append((-acc, abs(i - h), i, v))
+            neg, _, _, v = min(scored)
+            if v != getattr(current, name) and -neg > best - 1e-12:
+                if -neg > best + 1e-12 or abs(cands.index(v) - h) < abs(
+                        cands.index(float(getattr(current, name))) - h):
+                    current, best, changed = replace(current, **{name: v}), -neg, True
+        if not changed:
+            break
+    return current, best
+
+
+@dataclass(frozen=True)
+class HeldOut:
+    """Experiment 4's record: thresholds fitted on the training scenarios, scored there and on
+    held-out scenarios (verdicts of the hand and the fitted thresholds)."""
+
+    fitted: Thresholds
+    train_accuracy: float  # fitted thresholds on the training profiles
+    train_accuracy_hand: float  # hand thresholds on the same profiles and probes
+    scenarios: list[Scenario]
+    profiles: list[Profile]
+    verdicts_hand: list[str]
+    verdicts_fitted: list[str]
+    accuracy: float  # fitted thresholds on the held-out profiles
+    accuracy_hand: float
+    seconds: float
+
+
+def heldout_experiment(outcomes: Sequence[Outcome], seed: int = 0, steps: int = 12,
+                       per_cause: int = 1) -> HeldOut:
+    """Chapter 10 "Experiment 4": fit :class:`Thresholds` on the measured "before" profiles of
+    ``outcomes`` (the training scenarios, measured once by :func:`run_all`), then measure
+    :func:`heldout_scenarios` (``seed``, ``per_cause``) once for ``steps`` steps and score the
+    hand and the fitted thresholds there. Scaling probes are measured once per setup, on demand."""
+    if not outcomes:
+        raise ValueError("outcomes must hold at least one measured scenario, got none")
+    start = time.perf_counter()
+    probes = Probes(seed=seed)
+    train = [o.before for o in outcomes]
+    causes = [o.scenario.cause for o in outcomes]
+    lazy = [probes.lazy(o.scenario) for o in outcomes]
+    hand_train, _ = score(train, causes, HAND_THRESHOLDS, lazy)
+    fitted, train_acc = fit_thresholds(train, causes, lazy)
+    items = heldout_scenarios(seed, per_cause)
+    profiles = measure_all(items, steps, seed)
+    held_lazy = [probes.lazy(s) for s in items]
+    held_causes = [s.cause for s in items]
+    acc_hand, v_hand = score(profiles, held_causes, HAND_THRESHOLDS, held_lazy)
+    acc, v_fit = score(profiles, held_causes, fitted, held_lazy)
+    return HeldOut(fitted, train_acc, hand_train, items, profiles, v_hand, v_fit, acc, acc_hand,
+                   time.perf_counter() - start)

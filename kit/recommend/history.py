@@ -150,6 +150,28 @@ TASK_RECIPES: dict[str, str] = {
 TASK_NAMES = tuple(TASK_RECIPES)
 
 
+def family(task_name: str) -> str:
+    """The task family of a task name: the part before the first ``_`` (chapter 10,
+    "Leave-one-family-out evaluation").
+
+    Every variant of one source shares its prefix (``digits``, ``digits_0to4`` ... -> ``digits``;
+    ``wine``, ``wine_noise`` -> ``wine``; the four ``make_classification`` tasks ``clf_*`` ->
+    ``clf``), so holding out a family keeps related tasks out of the training history.
+    """
+    if not isinstance(task_name, str) or not task_name.strip("_"):
+        raise ValueError(f"task_name must be a non-empty task name such as 'digits_0to4', "
+                         f"got {task_name!r}")
+    return task_name.strip("_").split("_", 1)[0]
+
+
+def families(task_names: Iterable[str]) -> dict[str, tuple[str, ...]]:
+    """``{family: task names in it}`` in first-seen order (chapter 10 "The history")."""
+    out: dict[str, list[str]] = {}
+    for name in task_names:
+        out.setdefault(family(name), []).append(name)
+    return {k: tuple(v) for k, v in out.items()}
+
+
 def make_task(name: str) -> Task:
     """Build one task of :data:`TASK_RECIPES` deterministically (seed fixed per task)."""
     from sklearn import datasets as skd

@@ -1,9 +1,14 @@
-"""Chapter 10, sections "Recommenders" and "Leave-one-task-out evaluation".
+"""Chapter 10, sections "Recommenders", "Leave-one-family-out evaluation" and "Cold TPE
+against random search".
 
 The shipped history is a tabular benchmark (as in HPO-B): evaluating configuration ``c`` on a
 held-out task returns its recorded validation error. Every method proposes a sequence of
 configuration ids; the normalised regret after ``k`` evaluations is
 ``(best-so-far - best on task) / (worst on task - best on task)``.
+
+The headline protocol holds out a task's whole *family* (:func:`kit.recommend.history.family`:
+all digits variants together), so no variant of the held-out task is in the training history;
+leave-one-task-out (``protocol="task"``) is kept to show how much the in-family leak helps.
 """
 
 from __future__ import annotations
@@ -12,12 +17,12 @@ import itertools
 import time
 import warnings
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
 
-from kit.recommend.history import META_FEATURES, SPACE
+from kit.recommend.history import META_FEATURES, SPACE, family
 
 
 @dataclass(frozen=True)
@@ -224,11 +229,34 @@ def random_trace(n_configs: int, budget: int, seed: int) -> list[int]:
 
 METHODS = ("random", "cold_tpe", "knn", "portfolio", "warm_tpe")
 KIT_METHOD = "warm_tpe"
+PROTOCOLS = ("family", "task")  # hold out the target's whole family | only the target task
+
+
+def training_tasks(table: Table, target: str, protocol: str = "family") -> list[int]:
+    """Indices of the history tasks a recommender may learn from when ``target`` is held out
+    (chapter 10 "Leave-one-family-out evaluation").
+
+    ``protocol="family"`` (the headline) drops every task of the target's family
+    (:func:`kit.recommend.history.family`); ``"task"`` drops only the target itself.
+    """
+    if protocol not in PROTOCOLS:
+        raise ValueError(f"protocol must be one of {', '.join(PROTOCOLS)}, got {protocol!r}")
+    t = table.index(target)
+    if protocol == "task":
+        train = [i for i in range(len(table.tasks)) if i != t]
+    else:
+        fam = family(target)
+        train = [i for i, name in enumerate(table.tasks) if family(name) != fam]
+    if not train:
+        raise ValueError(f"target {target!r} leaves no training task under protocol "
+                         f"{protocol!r}: the history needs tasks of another family")
+    return train
 
 
 @dataclass(frozen=True)
 class Evaluation:
-    """Regret curves ``regret[method][task, seed, k]`` and the wall time of the evaluation."""
+    """Regret curves ``regret[method][task, seed, k]``, the wall time of the evaluation, the
+    protocol and, per held-out task, the history tasks the recommenders learned from."""
 
     regret: dict[str, np.ndarray]
     tasks: tuple[str, ...]
@@ -236,30 +264,56 @@ class Evaluation:
     seeds: int
     seconds: float
     neighbours: dict[str, list[str]]
+    protocol: str = "task"
+    train: dict[str, tuple[str, ...]] = field(default_factory=dict)
+
+    @property
+    def methods(self) -> tuple[str, ...]:
+        return tuple(self.regret)
+
+    def subset(self, tasks: Sequence[str]) -> Evaluation:
+        """The same evaluation restricted to some held-out tasks (chapter 10 "Results on the
+        non-digits tasks")."""
+        missing = [t for t in tasks if t not in self.tasks]
+        if not list(tasks) or missing:
+            raise ValueError(f"tasks must be a non-empty subset of the evaluated tasks, got "
+                             f"{list(tasks)!r} (unknown: {missing})")
+        rows = [self.tasks.index(t) for t in tasks]
+        return replace(self, regret={m: r[rows] for m, r in self.regret.items()},
+                       tasks=tuple(tasks),
+                       neighbours={t: self.neighbours[t] for t in tasks if t in self.neighbours},
+                       train={t: self.train[t] for t in tasks if t in self.train})
 
 
 def evaluate(table: Table, budget: int = 20, seeds: int = 3, k: int = 3, n_warm: int = 10,
              tasks: Sequence[str] | None = None,
-             progress: Callable[[str], None] | None = None) -> Evaluation:
-    """Leave-one-task-out: for each held-out task and seed, every method's regret curve.
+             progress: Callable[[str], None] | None = None,
+             protocol: str = "family") -> Evaluation:
+    """Hold out each task in turn (with its whole family under ``protocol="family"``, the
+    chapter's headline; alone under ``"task"``): every method's regret curve per seed
+    (chapter 10 "Experiment 1").
 
     ``warm_tpe`` (the kit's recommender) enqueues the first ``n_warm`` configurations of
     :func:`similarity_ranking`, then runs TPE; ``portfolio`` is the unweighted greedy
-    portfolio; ``knn`` evaluates the nearest tasks' best configurations in turn.
+    portfolio; ``knn`` evaluates the nearest tasks' best configurations in turn. ``random`` and
+    ``cold_tpe`` use no history, so they are the same under both protocols.
     """
-    if not 1 <= budget <= len(table.configs):
+    if not isinstance(budget, int) or not 1 <= budget <= len(table.configs):
         raise ValueError(f"budget must be an int in [1, {len(table.configs)}], got {budget!r}")
     if not isinstance(seeds, int) or seeds < 1:
         raise ValueError(f"seeds must be an int >= 1, got {seeds!r}")
-    if not 0 <= n_warm <= budget:
+    if not isinstance(n_warm, int) or not 0 <= n_warm <= budget:
         raise ValueError(f"n_warm must be an int in [0, {budget}], got {n_warm!r}")
+    if protocol not in PROTOCOLS:
+        raise ValueError(f"protocol must be one of {', '.join(PROTOCOLS)}, got {protocol!r}")
     names = list(table.tasks if tasks is None else tasks)
     start = time.perf_counter()
     out = {m: np.zeros((len(names), seeds, budget)) for m in METHODS}
-    neighbours = {}
+    neighbours, trained = {}, {}
     for ti, name in enumerate(names):
         t = table.index(name)
-        train = [i for i in range(len(table.tasks)) if i != t]
+        train = training_tasks(table, name, protocol)
+        trained[name] = tuple(table.tasks[i] for i in train)
         errors, meta = table.errors[t], table.meta[t]
         knn_order, neigh = knn_ranking(table, train, meta, k)
         neighbours[name] = [table.tasks[i] for i in neigh]
@@ -279,7 +333,8 @@ def evaluate(table: Table, budget: int = 20, seeds: int = 3, k: int = 3, n_warm:
                 out[m][ti, s] = normalised_regret(errors, trace)
         if progress is not None:
             progress(name)
-    return Evaluation(out, tuple(names), budget, seeds, time.perf_counter() - start, neighbours)
+    return Evaluation(out, tuple(names), budget, seeds, time.perf_counter() - start, neighbours,
+                      protocol, trained)
 
 
 def mean_ranks(ev: Evaluation, at: int) -> dict[str, float]:
@@ -289,9 +344,118 @@ def mean_ranks(ev: Evaluation, at: int) -> dict[str, float]:
 
     if not 1 <= at <= ev.budget:
         raise ValueError(f"at must be an int in [1, {ev.budget}], got {at!r}")
-    vals = np.stack([ev.regret[m][:, :, at - 1] for m in METHODS], -1)
+    vals = np.stack([ev.regret[m][:, :, at - 1] for m in ev.methods], -1)
     ranks = rankdata(vals, axis=-1)
-    return {m: float(ranks[..., i].mean()) for i, m in enumerate(METHODS)}
+    return {m: float(ranks[..., i].mean()) for i, m in enumerate(ev.methods)}
+
+
+def _check_at(ev: Evaluation, at: int, *methods: str) -> None:
+    if not isinstance(at, (int, np.integer)) or not 1 <= at <= ev.budget:
+        raise ValueError(f"at must be an int in [1, {ev.budget}], got {at!r}")
+    for m in methods:
+        if m not in ev.regret:
+            raise ValueError(f"method must be one of {', '.join(ev.methods)}, got {m!r}")
+
+
+def ranks_per_seed(ev: Evaluation, method: str, at: int) -> np.ndarray:
+    """Per seed, ``method``'s mean rank over tasks after ``at`` evaluations (its spread over
+    seeds is what chapter 10 "Experiment 1" records)."""
+    from scipy.stats import rankdata
+
+    _check_at(ev, at, method)
+    vals = np.stack([ev.regret[m][:, :, at - 1] for m in ev.methods], -1)
+    return rankdata(vals, axis=-1)[..., ev.methods.index(method)].mean(0)
+
+
+def regret_per_seed(ev: Evaluation, method: str, at: int) -> np.ndarray:
+    """Per seed, the mean normalised regret over tasks after ``at`` evaluations."""
+    _check_at(ev, at, method)
+    return ev.regret[method][:, :, at - 1].mean(0)
+
+
+def reduction_per_seed(ev: Evaluation, method: str, baseline: str, at: int) -> np.ndarray:
+    """Per seed, the regret reduction ``1 - regret(method) / regret(baseline)`` after ``at``
+    evaluations (regrets averaged over tasks first); the chapter's headline is its median."""
+    a, b = regret_per_seed(ev, method, at), regret_per_seed(ev, baseline, at)
+    return 1.0 - a / np.maximum(b, 1e-12)
+
+
+def paired_wilcoxon(ev: Evaluation, method: str, baseline: str, at: int) -> dict[str, float]:
+    """Wilcoxon signed-rank test of ``method`` against ``baseline`` on the regret after ``at``
+    evaluations, paired by (task, seed) (chapter 10 "Cold TPE against random search").
+
+    Returns ``n`` pairs, ``n_differ`` pairs whose regrets differ, the median and mean of
+    ``regret(method) - regret(baseline)`` and the two-sided ``p`` value (1.0 when no pair
+    differs: zero differences are dropped, scipy's ``zero_method="wilcox"``).
+    """
+    from scipy.stats import wilcoxon
+
+    _check_at(ev, at, method, baseline)
+    diff = (ev.regret[method][:, :, at - 1] - ev.regret[baseline][:, :, at - 1]).ravel()
+    differ = int(np.count_nonzero(diff))
+    p = float(wilcoxon(diff).pvalue) if differ > 0 else 1.0
+    return {"n": int(diff.size), "n_differ": differ, "median_diff": float(np.median(diff)),
+            "mean_diff": float(diff.mean()), "p": p}
+
+
+def cold_curves(table: Table, budget: int = 50, seeds: int = 3) -> Evaluation:
+    """Random search and cold Optuna TPE (no history) on every task up to ``budget``
+    evaluations, with the same seeds as :func:`evaluate` (chapter 10 "Cold TPE against random
+    search": TPE's first 5 trials are random start-up trials)."""
+    if not isinstance(budget, int) or not 1 <= budget <= len(table.configs):
+        raise ValueError(f"budget must be an int in [1, {len(table.configs)}], got {budget!r}")
+    if not isinstance(seeds, int) or seeds < 1:
+        raise ValueError(f"seeds must be an int >= 1, got {seeds!r}")
+    start = time.perf_counter()
+    out = {m: np.zeros((len(table.tasks), seeds, budget)) for m in ("random", "cold_tpe")}
+    for t, errors in enumerate(table.errors):
+        for s in range(seeds):
+            seed = 1000 * s + t
+            out["random"][t, s] = normalised_regret(
+                errors, random_trace(len(table.configs), budget, seed))
+            out["cold_tpe"][t, s] = normalised_regret(
+                errors, tpe_trace(errors, table.configs, budget, seed))
+    return Evaluation(out, table.tasks, budget, seeds, time.perf_counter() - start, {}, "none")
+
+
+def significant_budgets(ev: Evaluation, method: str, baseline: str, alpha: float = 0.05,
+                        ) -> list[int]:
+    """The budgets (numbers of evaluations) at which the paired Wilcoxon test of ``method``
+    against ``baseline`` has ``p < alpha`` (chapter 10 "Cold TPE against random search")."""
+    if not 0 < alpha < 1:
+        raise ValueError(f"alpha must be a number in (0, 1), got {alpha!r}")
+    return [k for k in range(1, ev.budget + 1)
+            if paired_wilcoxon(ev, method, baseline, k)["p"] < alpha]
+
+
+def cold_vs_random(cold: Evaluation, at: int = 10, alpha: float = 0.05) -> dict[str, Any]:
+    """Chapter 10 "Experiment 1b" metrics of :func:`cold_curves`: the paired Wilcoxon test of
+    cold TPE against random search at ``at`` and at the whole budget, the number of budgets
+    with ``p < alpha`` and :func:`separation_budget`."""
+    w, wb = (paired_wilcoxon(cold, "cold_tpe", "random", k) for k in (at, cold.budget))
+    return {f"cold_tpe_vs_random_p_at{at}": w["p"],
+            f"cold_tpe_vs_random_median_diff_at{at}": w["median_diff"],
+            "cold_tpe_vs_random_pairs": w["n"], "cold_tpe_vs_random_p_at_budget": wb["p"],
+            "cold_budget": cold.budget,
+            "cold_tpe_separates_from_random_at": separation_budget(cold, "cold_tpe", "random",
+                                                                   alpha),
+            "cold_tpe_vs_random_budgets_significant": len(
+                significant_budgets(cold, "cold_tpe", "random", alpha))}
+
+
+def separation_budget(ev: Evaluation, method: str, baseline: str, alpha: float = 0.05,
+                      ) -> int | None:
+    """The smallest number of evaluations from which on every paired Wilcoxon test of
+    ``method`` against ``baseline`` has ``p < alpha`` (None if it never holds up to the budget)."""
+    if not 0 < alpha < 1:
+        raise ValueError(f"alpha must be a number in (0, 1), got {alpha!r}")
+    significant = set(significant_budgets(ev, method, baseline, alpha))
+    first = None
+    for k in range(ev.budget, 0, -1):
+        if k not in significant:
+            break
+        first = k
+    return first
 
 
 def mean_regret(ev: Evaluation, method: str, at: int) -> float:
@@ -363,20 +527,30 @@ def successive_halving(curves: np.ndarray, candidates: Sequence[int], rung: int,
 
 
 def early_stopping_experiment(table: Table, n_candidates: int = 27, seeds: int = 3,
-                              min_corr: float = 0.8) -> dict[str, float]:
-    """Leave-one-task-out successive halving with a rung calibrated on the other tasks' curves,
-    against full training of the same random candidates (same seeds)."""
-    saved, sh_regret, full_regret, rungs = [], [], [], []
-    for t in range(len(table.tasks)):
-        train = [i for i in range(len(table.tasks)) if i != t]
+                              min_corr: float = 0.8, protocol: str = "family",
+                              ) -> dict[str, Any]:
+    """Successive halving on each held-out task with a rung calibrated on the curves of the
+    other families' tasks (``protocol="family"``; ``"task"``: all other tasks), against full
+    training of the same random candidates (same seeds) (chapter 10 "Experiment 2").
+
+    ``regret_sh_seeds`` / ``regret_full_seeds`` are the per-seed means over tasks."""
+    if not isinstance(seeds, int) or seeds < 1:
+        raise ValueError(f"seeds must be an int >= 1, got {seeds!r}")
+    saved, rungs = [], []
+    sh_regret = np.zeros((len(table.tasks), seeds))
+    full_regret = np.zeros((len(table.tasks), seeds))
+    for t, name in enumerate(table.tasks):
+        train = training_tasks(table, name, protocol)
         rung = calibrate_rung(table.curves[train], min_corr)
         rungs.append(rung)
         errors = table.errors[t]
         for s in range(seeds):
             cands = random_trace(len(table.configs), n_candidates, 7919 * s + t)
             chosen, frac = successive_halving(table.curves[t], cands, rung)
-            sh_regret.append(normalised_regret(errors, [chosen])[0])
-            full_regret.append(normalised_regret(errors, cands)[-1])
+            sh_regret[t, s] = normalised_regret(errors, [chosen])[0]
+            full_regret[t, s] = normalised_regret(errors, cands)[-1]
             saved.append(1.0 - frac)
-    return {"compute_saved": float(np.mean(saved)), "regret_sh": float(np.mean(sh_regret)),
-            "regret_full": float(np.mean(full_regret)), "rung_epochs": float(np.median(rungs))}
+    return {"compute_saved": float(np.mean(saved)), "regret_sh": float(sh_regret.mean()),
+            "regret_full": float(full_regret.mean()), "rung_epochs": float(np.median(rungs)),
+            "regret_sh_seeds": sh_regret.mean(0).tolist(),
+            "regret_full_seeds": full_regret.mean(0).tolist()}

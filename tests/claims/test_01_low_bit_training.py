@@ -77,3 +77,27 @@ def test_measured_int8_is_mindspore_best_int8_path(metrics, smoke):
     for name in ("measured_fp16_speedup_vs_fp32", "measured_int8_speedup_vs_fp32",
                  "measured_int8_native_speedup_vs_fp32"):
         assert spreads[name]["source"] == "timing rounds" and spreads[name]["n"] >= 3
+
+
+def test_mnist_equal_budget_comparison_is_measured(metrics, smoke):
+    # section "MNIST" on the real 28x28 sample (a 1,000/500 slice at smoke size, 1 seed; the
+    # issue's 0.5-point target applies to the book run's median over 3 seeds)
+    spreads = smoke("01")["spread"]
+    params = smoke("01")["params"]
+    assert metrics["mnist_train_images"] == params["mnist_train_images"]
+    for name in ("mnist_accuracy_drop_pts", "accuracy_gain_vs_greedy_pts",
+                 "accuracy_gain_vs_random_equal_cost_pts", "accuracy_gain_vs_random_median_pts",
+                 "mnist_fp32_accuracy"):
+        entry = spreads[name]
+        assert entry["source"] == "seeds" and entry["n"] == params["mnist_seeds"], name
+        assert entry["min"] <= entry["median"] <= entry["max"], name
+    # a trained CNN, not chance (fails if the 28x28 images or labels were scrambled: ~10 %)
+    assert metrics["mnist_fp32_accuracy"] > 0.7
+    # the smoke CNN trains 2 epochs: within 5 points of fp32 on every feasible table (fails if
+    # QAT or the policy broke the network; measured 1.8 pts at smoke size)
+    assert metrics["mnist_accuracy_drop_pts"] <= 5.0
+    # every feasible modelled table (a sanity check: the budget is 0.7x int8, so >= 1/0.7)
+    ratios = metrics["mnist_latency_ratio_vs_int8_by_table"]
+    assert len(ratios) >= 3 and min(ratios.values()) >= 1.4
+    # the random policies were drawn (fails if the band below the budget held none)
+    assert all(n >= 1 for n in metrics["mnist_random_policies_found"].values())

@@ -367,3 +367,237 @@ def test_advisor_on_each_scenario_at_smoke_size(scenario):
         assert out.after is None
     else:
         assert out.speedup is not None and out.speedup > 1.0
+
+
+# ------------------------------------------- task families, grouped evaluation (#24.2) ----
+
+FAMILY_TASKS = ("digits", "digits_a", "digits_b", "iris", "wine", "wine_x", "moons")
+
+
+def _family_table(seed: int = 0) -> hpo.Table:
+    """A toy table whose names form families (digits x3, wine x2, iris, moons); every digits
+    variant is an exact twin (errors and meta-features) of ``digits``."""
+    base = _toy_table(len(FAMILY_TASKS), seed)
+    errors, meta = base.errors.copy(), base.meta.copy()
+    for i in (1, 2):
+        errors[i], meta[i] = errors[0], meta[0]
+    return hpo.Table(FAMILY_TASKS, base.configs, errors, base.curves, meta)
+
+
+def test_family_is_the_name_prefix():
+    assert h.family("digits_0to4") == "digits" and h.family("digits") == "digits"
+    assert h.family("clf_hard") == "clf" and h.family("wine_noise") == "wine"
+    fams = h.families(h.TASK_NAMES)
+    assert len(fams["digits"]) == 8 and all(n.startswith("digits") for n in fams["digits"])
+    assert sum(len(v) for v in fams.values()) == len(h.TASK_NAMES)
+    for bad in ("", "__", None, 3):
+        with pytest.raises(ValueError, match="task_name must be"):
+            h.family(bad)
+
+
+def test_family_grouping_never_trains_on_the_targets_family():
+    table = _family_table()
+    ev = hpo.evaluate(table, budget=20, seeds=1, k=1, n_warm=5, protocol="family")
+    assert ev.protocol == "family"
+    for name in FAMILY_TASKS:
+        fam = h.family(name)
+        assert all(h.family(t) != fam for t in ev.train[name]), (name, ev.train[name])
+        assert all(h.family(t) != fam for t in ev.neighbours[name])
+        # every task of another family is used
+        assert set(ev.train[name]) == {t for t in FAMILY_TASKS if h.family(t) != fam}
+    # leave-one-task-out keeps the twins: kNN's nearest task is a twin, its best config first
+    loto = hpo.evaluate(table, budget=20, seeds=1, k=1, n_warm=5, protocol="task")
+    assert "digits_a" in loto.train["digits"] and loto.neighbours["digits"][0] in ("digits_a",
+                                                                                   "digits_b")
+    assert loto.regret["knn"][0, 0, 0] == 0.0
+    assert hpo.training_tasks(table, "wine", "family") == [0, 1, 2, 3, 6]
+    with pytest.raises(ValueError, match="protocol must be one of"):
+        hpo.evaluate(table, protocol="random")
+    one_family = hpo.Table(("a", "a_1", "a_2"), table.configs, table.errors[:3],
+                           table.curves[:3], table.meta[:3])
+    with pytest.raises(ValueError, match="leaves no training task"):
+        hpo.training_tasks(one_family, "a_1")
+
+
+def _hand_evaluation() -> hpo.Evaluation:
+    # 4 tasks x 3 seeds x budget 2; method "a" halves "b"'s regret on every pair
+    b = np.array([[[0.4, 0.2], [0.6, 0.3], [0.8, 0.4]]] * 4) + np.arange(4)[:, None, None] * 0.1
+    regret = {"a": b / 2, "b": b, "c": b.copy()}
+    return hpo.Evaluation(regret, ("digits", "digits_x", "iris", "wine"), 2, 3, 0.0, {}, "family")
+
+
+def test_per_seed_summaries_by_hand():
+    ev = _hand_evaluation()
+    np.testing.assert_allclose(hpo.reduction_per_seed(ev, "a", "b", 2), [0.5, 0.5, 0.5])
+    np.testing.assert_allclose(hpo.regret_per_seed(ev, "b", 1),
+                               [0.4 + 0.15, 0.6 + 0.15, 0.8 + 0.15])
+    ranks = hpo.ranks_per_seed(ev, "a", 1)
+    np.testing.assert_allclose(ranks, [1.0, 1.0, 1.0])  # best of three on every task
+    np.testing.assert_allclose(hpo.ranks_per_seed(ev, "b", 1), [2.5, 2.5, 2.5])  # tie with c
+    sub = ev.subset(["iris", "wine"])
+    assert sub.tasks == ("iris", "wine") and sub.regret["a"].shape == (2, 3, 2)
+    with pytest.raises(ValueError, match="tasks must be a non-empty subset"):
+        ev.subset(["mnist"])
+    with pytest.raises(ValueError, match="method must be one of"):
+        hpo.regret_per_seed(ev, "tpe", 1)
+    with pytest.raises(ValueError, match="at must be"):
+        hpo.reduction_per_seed(ev, "a", "b", 3)
+
+
+def test_paired_wilcoxon_and_separation():
+    ev = _hand_evaluation()
+    same = hpo.paired_wilcoxon(ev, "b", "c", 2)
+    assert same["n"] == 12 and same["n_differ"] == 0 and same["p"] == 1.0
+    better = hpo.paired_wilcoxon(ev, "a", "b", 2)
+    assert better["n_differ"] == 12 and better["median_diff"] < 0 and better["p"] < 0.01
+    assert hpo.significant_budgets(ev, "a", "b") == [1, 2]
+    assert hpo.separation_budget(ev, "a", "b") == 1
+    assert hpo.separation_budget(ev, "b", "c") is None
+    with pytest.raises(ValueError, match="alpha must be"):
+        hpo.separation_budget(ev, "a", "b", alpha=1.5)
+
+
+def test_cold_curves_continue_the_evaluations_traces():
+    table = _toy_table()
+    ev = hpo.evaluate(table, budget=20, seeds=2)
+    cold = hpo.cold_curves(table, budget=30, seeds=2)
+    for m in ("random", "cold_tpe"):
+        assert cold.regret[m].shape == (6, 2, 30)
+        np.testing.assert_array_equal(cold.regret[m][:, :, :20], ev.regret[m])
+        assert np.all(np.diff(cold.regret[m], axis=-1) <= 0)
+    summary = hpo.cold_vs_random(cold, at=10)
+    assert summary["cold_tpe_vs_random_pairs"] == 12 and summary["cold_budget"] == 30
+    assert 0 <= summary["cold_tpe_vs_random_p_at10"] <= 1
+    assert 0 <= summary["cold_tpe_vs_random_budgets_significant"] <= 30
+    from kit.recommend import chapter
+
+    assert list(chapter.cold_table(cold)["evaluations"]) == [5, 10, 20, 30]
+    with pytest.raises(ValueError, match="budget must be"):
+        hpo.cold_curves(table, budget=len(table.configs) + 1)
+
+
+def test_protocol_table_has_one_row_per_baseline():
+    from kit.recommend import chapter
+
+    table = _family_table()
+    run = dict(budget=20, seeds=2, k=1, n_warm=5)
+    out = chapter.protocol_table(hpo.evaluate(table, protocol="family", **run),
+                                 hpo.evaluate(table, protocol="task", **run))
+    assert len(out) == len(hpo.METHODS) - 1 and out.shape[1] == 4
+    grouped = hpo.evaluate(table, protocol="family", **run)
+    spreads = chapter.evaluation_spreads(grouped, hpo.evaluate(table, protocol="task", **run))
+    assert all(len(v) == 2 for v in spreads.values())
+    assert {"regret_reduction_vs_portfolio_at10", "regret_reduction_vs_random_at10_nondigits",
+            "regret_reduction_vs_cold_tpe_at10_loto", "mean_rank_at_10"} <= set(spreads)
+    np.testing.assert_allclose(spreads["regret_reduction_vs_random_at10"],
+                               hpo.reduction_per_seed(grouped, "warm_tpe", "random", 10))
+    assert chapter.non_digits(hpo.evaluate(table, **run)).tasks == ("iris", "wine", "wine_x",
+                                                                    "moons")
+
+
+# ------------------------------------- advisor thresholds, fitting, held-out scenarios ----
+
+def _prof(**kw):
+    base = dict(steps=20, samples=1280, wall=1.0, data=0.05, compute=0.9, host=0.0,
+                first_step=0.5, step_times=[0.045] * 20, data_alone=0.001, compute_alone=0.04,
+                probe_ratio=12.0)
+    base.update(kw)
+    base["compute"] = 1.0 - base["data"] - base["host"]
+    return adv.Profile(**base)
+
+
+def test_thresholds_default_to_the_hand_values_and_are_validated():
+    th = adv.Thresholds()
+    assert (th.data_share, th.pipeline_ratio, th.map_load, th.map_frac, th.map_cpu_share,
+            th.host_share, th.probe_ratio, th.spike_factor) == (0.35, 0.5, 0.3, 0.3, 0.15, 0.1,
+                                                                4.0, 20.0)
+    assert th.py_calls_eager == adv.PY_CALLS_EAGER and adv.HAND_THRESHOLDS == th
+    for name, values in adv.FIT_GRID.items():
+        assert getattr(th, name) in values, name
+    with pytest.raises(ValueError, match="thresholds host_share must be a finite number"):
+        adv.Thresholds(host_share=-0.1)
+    with pytest.raises(ValueError, match="thresholds must be an advisor.Thresholds"):
+        adv.diagnose(_prof(), thresholds={"host_share": 0.1})
+    p = _prof(host=0.06)
+    assert adv.diagnose(p).cause == "compute_bound"
+    assert adv.diagnose(p, thresholds=adv.Thresholds(host_share=0.05)).cause == "host_sync"
+
+
+@pytest.mark.parametrize("grid", [None, {"host_share": (0.03, 0.05, 0.2)}])
+def test_fit_thresholds_recovers_a_host_share_threshold(grid):
+    # host shares of host-sync jobs 6-8%, of compute-bound jobs 1-2.5%: the hand value (10%)
+    # misses every host-sync job; any cut in (2.5%, 6%] separates them, 5% is nearest the hand
+    profiles = [_prof(host=v) for v in (0.06, 0.07, 0.08, 0.01, 0.02, 0.025)]
+    causes = ["host_sync"] * 3 + ["compute_bound"] * 3
+    hand, _ = adv.score(profiles, causes)
+    assert hand == 0.5
+    fitted, acc = adv.fit_thresholds(profiles, causes, grid=grid)
+    assert acc == 1.0 and fitted.host_share == 0.05
+    assert adv.replace(fitted, host_share=0.1) == adv.HAND_THRESHOLDS  # nothing else moved
+    assert adv.score(profiles, causes, fitted)[1] == causes
+
+
+def test_fit_thresholds_and_score_reject_bad_input():
+    profiles, causes = [_prof()], ["compute_bound"]
+    with pytest.raises(ValueError, match="grid names must be Thresholds fields"):
+        adv.fit_thresholds(profiles, causes, grid={"data_fraction": (0.1,)})
+    with pytest.raises(ValueError, match="rounds must be an int >= 1"):
+        adv.fit_thresholds(profiles, causes, rounds=0)
+    with pytest.raises(ValueError, match="grid 'host_share' must hold finite numbers"):
+        adv.fit_thresholds(profiles, causes, grid={"host_share": (-1.0,)})
+    with pytest.raises(ValueError, match="profiles and causes must be non-empty"):
+        adv.score(profiles, causes * 2)
+    with pytest.raises(ValueError, match="causes must be in"):
+        adv.score(profiles, ["gremlins"])
+
+
+def test_heldout_scenarios_are_deterministic_new_and_cover_every_cause():
+    a, b = adv.heldout_scenarios(0), adv.heldout_scenarios(0)
+    assert a == b and len(a) >= 10
+    assert {s.cause for s in a} == set(adv.CAUSES)
+    assert a != adv.heldout_scenarios(1)
+    assert len(adv.heldout_scenarios(0, per_cause=2)) == 2 * len(adv.CAUSES)
+    train = {adv.replace(s, name="") for s in adv.scenarios()}
+    assert not any(adv.replace(s, name="") in train for s in a)  # no training job repeated
+    assert len({s.name for s in a}) == len(a)
+    for s in a:  # the knobs stay inside what measure() and the data can run
+        assert s.batch >= 1 and s.width >= 1 and s.workers >= 1
+        assert not s.varying_shapes or s.batch > 21
+    with pytest.raises(ValueError, match="seed must be an int >= 0"):
+        adv.heldout_scenarios(-1)
+    with pytest.raises(ValueError, match="per_cause must be an int in"):
+        adv.heldout_scenarios(0, per_cause=0)
+
+
+def test_heldout_experiment_fits_then_scores_without_new_training_measurements(monkeypatch):
+    calls = []
+
+    def fake_probe(s, steps=6, seed=0):
+        calls.append((s.batch, s.width, s.mode, s.varying_shapes, s.lr))
+        return 1.5 if s.batch <= 4 else 12.0
+
+    held_profiles = {"host_sync": _prof(host=0.06), "tiny_batch": _prof(probe_ratio=None)}
+
+    def fake_measure_all(items, steps=12, seed=0):
+        return [held_profiles.get(s.cause, _prof(probe_ratio=None)) for s in items]
+
+    monkeypatch.setattr(adv, "scaling_probe", fake_probe)
+    monkeypatch.setattr(adv, "measure_all", fake_measure_all)
+    train = [adv.Scenario("h1", "host_sync", host_every=1), adv.Scenario("c", "compute_bound"),
+             adv.Scenario("t", "tiny_batch", batch=2)]
+    before = [_prof(host=0.07), _prof(host=0.01, probe_ratio=None),
+              _prof(probe_ratio=None)]
+    outcomes = [adv.Outcome(s, p, adv.diagnose(p), None)
+                for s, p in zip(train, before, strict=True)]
+    held = adv.heldout_experiment(outcomes, seed=0)
+    # hand: host 7% < 10% -> falls through to the probe (12x: compute-bound): 1 of 3 wrong
+    assert held.train_accuracy_hand == pytest.approx(2 / 3)
+    assert held.train_accuracy == 1.0 and held.fitted.host_share == 0.05
+    assert len(held.scenarios) == len(adv.CAUSES) == len(held.verdicts_fitted)
+    # probes are measured once per distinct train-step setup and reused
+    assert len(calls) == len(set(calls))
+    assert held.verdicts_fitted[adv.CAUSES.index("host_sync")] == "host_sync"
+    assert held.verdicts_hand[adv.CAUSES.index("host_sync")] == "compute_bound"
+    assert held.accuracy >= held.accuracy_hand
+    with pytest.raises(ValueError, match="outcomes must hold"):
+        adv.heldout_experiment([])

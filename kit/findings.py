@@ -678,6 +678,75 @@ FINDINGS: tuple[Finding, ...] = (
         if err > 1e-15:
             gap(f"float64 tensor * Python float 1/3 is off by {err:.1e} (float32 scalar)")
         """),
+    Finding(
+        "im2col-train-step-hangs", "A train step through two im2col convolutions hangs",
+        ("01",),
+        expected="A GRAPH_MODE train step (SGD) of a CNN whose two 3x3 convolutions are written "
+                 "as pad + 9 slices + stack + matmul runs as often as it is called.",
+        actual="The 9th call never returns (the first 8 take ~30 ms each), with random inputs, "
+               "SGD or Adam, max or mean pooling; forward-only calls and one such convolution "
+               "do not hang.",
+        workaround="Chapter 01's MNIST CNN uses ops.conv2d (as fast at this size: 47 ms per "
+                   "step at batch 64); kit.lowbit.nets.conv_im2col stays for other uses.",
+        code="""
+        import os
+        import threading
+        ms.set_context(mode=ms.GRAPH_MODE)
+
+        def conv(h, w):
+            b, c, s, _ = h.shape
+            padded = ops.pad(h, (1, 1, 1, 1))
+            shifted = []
+            for i in range(3):
+                for j in range(3):
+                    shifted.append(padded[:, :, i:i + s, j:j + s])
+            cols = ops.stack(shifted, axis=2).reshape(b, c * 9, s * s)
+            return ops.matmul(w.reshape(w.shape[0], -1), cols).reshape(b, w.shape[0], s, s)
+
+        class Net(nn.Cell):
+            def __init__(self):
+                super().__init__()
+                rng = np.random.default_rng(0)
+                self.w1 = ms.Parameter(Tensor(rng.normal(0, 0.3, (4, 1, 3, 3)).astype(np.float32)))
+                self.w2 = ms.Parameter(Tensor(rng.normal(0, 0.3, (8, 4, 3, 3)).astype(np.float32)))
+                self.fc = ms.Parameter(Tensor(rng.normal(0, 0.05, (10, 392)).astype(np.float32)))
+
+            def construct(self, x):
+                h = ops.relu(conv(x, self.w1))
+                b, c, s, _ = h.shape
+                h = h.reshape(b, c, s // 2, 2, s // 2, 2).amax(axis=(3, 5))
+                h = ops.relu(conv(h, self.w2))
+                b, c, s, _ = h.shape
+                h = h.reshape(b, c, s // 2, 2, s // 2, 2).amax(axis=(3, 5))
+                return ops.matmul(h.reshape(b, -1), self.fc.T)
+
+        class WithLoss(nn.Cell):
+            def __init__(self, net):
+                super().__init__()
+                self.net = net
+
+            def construct(self, x, y):
+                return ops.cross_entropy(self.net(x), y)
+
+        net = Net()
+        step = nn.TrainOneStepCell(WithLoss(net), nn.SGD(net.trainable_params(), 0.01))
+        rng = np.random.default_rng(0)
+        x = Tensor(rng.uniform(0, 1, (64, 1, 28, 28)).astype(np.float32))
+        y = Tensor(rng.integers(0, 10, 64).astype(np.int32))
+        done = []
+
+        def train():
+            for _ in range(12):
+                step(x, y).asnumpy()
+                done.append(1)
+
+        worker = threading.Thread(target=train, daemon=True)
+        worker.start()
+        worker.join(timeout=30)
+        if worker.is_alive():
+            threading.Timer(10, os._exit, (3,)).start()  # if exiting waits on the stuck step
+            gap(f"train step {len(done) + 1} did not return within 30 s ({len(done)} returned)")
+        """),
 )
 
 BY_ID = {f.id: f for f in FINDINGS}

@@ -88,7 +88,7 @@ def architecture(name: str) -> list[Layer]:
                 Layer("fc", "dense", 64, 10, flatten=True)]
     if name == MNIST_NET:
         # ops.conv2d, not conv_im2col: the im2col train step hangs on its 9th call in
-        # GRAPH_MODE (MindSpore 2.10 CPU; reproduced with random inputs and lr 0), and
+        # GRAPH_MODE (MindSpore 2.10 CPU; kit.findings "im2col-train-step-hangs"), and
         # conv2d's step is as fast here (47 ms at batch 64)
         return [Layer("conv1", "conv", 1, 4, 3, pool=True, hw=28),
                 Layer("conv2", "conv", 4, 8, 3, pool=True, hw=14),

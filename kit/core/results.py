@@ -156,12 +156,15 @@ class Recorder:
         return seconds
 
     def headline(self, metric: str, anchor: str, anchor_value: Any = None,
-                 label: str | None = None, better: str | None = None) -> None:
+                 label: str | None = None, better: str | None = None,
+                 same_data: bool = False) -> None:
         """Show ``metric`` on the results page beside the anchor's published number.
 
         ``anchor`` names the source and setting ("HAQ, CVPR 2019, ImageNet MobileNet");
         ``better`` ("higher" or "lower") says which way the results figure should read it
-        (without it the book guesses from the name and label).
+        (without it the book guesses from the name and label); ``same_data=True`` says the
+        kit measured on the anchor's data set (e.g. MNIST, at a smaller sample), so the page
+        marks the row like for like instead of context.
         """
         if metric not in self.metrics:
             raise KeyError(f"headline {metric!r} is not a recorded metric "
@@ -170,8 +173,12 @@ class Recorder:
             raise ValueError(f"better must be 'higher', 'lower' or None, got {better!r}")
         entry = {"metric": metric, "label": label or metric, "anchor": anchor,
                  "anchor_value": anchor_value}
+        if not isinstance(same_data, bool):
+            raise ValueError(f"same_data must be True or False, got {same_data!r}")
         if better is not None:
             entry["better"] = better
+        if same_data:
+            entry["same_data"] = True
         self.headlines.append(entry)
 
     def figure(self, fig: Any, name: str) -> None:

@@ -147,6 +147,10 @@ def test_headline_records_which_way_is_better():
     assert rec.headlines[0]["better"] == "lower"
     with pytest.raises(ValueError, match="better must be 'higher', 'lower' or None, got 'up'"):
         rec.headline("err", anchor="paper", better="up")
+    rec.headline("err", anchor="paper, MNIST", anchor_value=0.05, same_data=True)
+    assert rec.headlines[-1]["same_data"] is True and "same_data" not in rec.headlines[0]
+    with pytest.raises(ValueError, match="same_data must be True or False, got 'yes'"):
+        rec.headline("err", anchor="paper", same_data="yes")
 
 
 def test_median_draw_picks_the_middle_run_and_refuses_none():

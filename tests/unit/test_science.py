@@ -434,3 +434,14 @@ def test_interleaved_ms_reports_round_minima_and_per_round_ratios():
     assert all(len(r) == 2 for r in timed.seconds["a"]) and len(timed.seconds["a"]) == 4
     assert ms_by_call["a"] == pytest.approx(1e3 * np.median(timed.round_minima("a")))
     assert len(timed.ratios("a", "b", stat="min")) == 4
+
+
+def test_reading_says_how_many_seeds_meet_the_target():
+    from kit.core.results import spread_of
+
+    spreads = {"burgers_rel_l2": spread_of([4.4e-3, 2.3e-2, 1.4e-2], "seeds"),
+               "fno_rel_l2": spread_of([0.0146], "seeds")}
+    assert chapter._seed_note(spreads, "burgers_rel_l2", 5e-3) == (
+        ", median of 3 seeds [4.4e-03, 2.3e-02]; 1 of 3 seeds meet 0.005")
+    assert chapter._seed_note(spreads, "fno_rel_l2", 0.02) == ""  # one seed: nothing to add
+    assert chapter._seed_note(None, "burgers_rel_l2", 5e-3) == ""

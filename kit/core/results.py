@@ -164,7 +164,7 @@ class Recorder:
         ``better`` ("higher" or "lower") says which way the results figure should read it
         (without it the book guesses from the name and label); ``same_data=True`` says the
         kit measured on the anchor's data set (e.g. MNIST, at a smaller sample), so the page
-        marks the row like for like instead of context.
+        marks its anchor "(same data)": like for like in data, not context.
         """
         if metric not in self.metrics:
             raise KeyError(f"headline {metric!r} is not a recorded metric "

@@ -166,7 +166,7 @@ def test_results_tables_line_up_and_show_the_figure(browser, book_html, shots):
     assert len(widths) == 2, widths  # headline metrics, wall time of the runs
     for rows in widths:
         assert len(set(rows)) == 1, rows
-    assert widths[0][0] == 6 and len(widths[0]) > len(chapters.CHAPTERS)  # with "Data"
+    assert widths[0][0] == 5 and len(widths[0]) > len(chapters.CHAPTERS)
     image = page.locator("article img").first
     assert page.evaluate("img => img.complete && img.naturalWidth > 200", image.element_handle())
     page.screenshot(path=str(shots / "results.png"), full_page=True)

@@ -77,12 +77,12 @@ def test_results_page_has_a_row_per_headline_with_anchors(tmp_path):
                      "anchor_value": 6.7e-4}])
     page = book.results_markdown([book.BookEntry("04", "04_ai_for_science", "AI", run)])
     rows = render_like_the_book(page)
-    headline_rows = [r for r in rows if len(r) == 6]
+    headline_rows = [r for r in rows if len(r) == 5]
     assert headline_rows[0] == ["Chapter", "Headline metric", "Kit (this book)",
-                                "Anchor (published)", "Anchor value", "Data"]
-    assert headline_rows[1] == ["01 Low-bit training", "not yet written", "", "", "", ""]
+                                "Anchor (published)", "Anchor value"]
+    assert headline_rows[1] == ["01 Low-bit training", "not yet written", "", "", ""]
     assert headline_rows[4] == ["04 AI for scientific computing", "Burgers rel. L2",
-                                "0.001235 (single run)", "Raissi 2019", "0.00067", "context"]
+                                "0.001235 (single run)", "Raissi 2019", "0.00067"]
     assert "](chapters/04_ai_for_science.ipynb)" in page
     assert len(headline_rows) == 11  # header + ten chapters with one headline or none
     assert ["04 AI", "–", "smoke defaults", "runs/04/abc"] in rows  # this fake has no notebook
@@ -96,7 +96,7 @@ def test_results_table_cells_survive_markdown_characters(tmp_path):
     run = fake_run(tmp_path / "03" / "h1", "03", metrics, headline)
     page = book.results_markdown([book.BookEntry("03", "03_model_innovation", "MI", run)])
     headlines, times = render_like_the_book(page, tables=True)
-    assert {len(r) for r in headlines} == {6}, headlines  # no `|` split a row or ate a cell
+    assert {len(r) for r in headlines} == {5}, headlines  # no `|` split a row or ate a cell
     assert {len(r) for r in times} == {4}, times
     rows = headlines
     mine = [r for r in rows if r[1] in (NASTY, "plain", "<script>x</script>")]
@@ -123,7 +123,7 @@ def test_results_page_shows_spread_source_and_deterministic(tmp_path):
                    headline, spread)
     page = book.results_markdown([book.BookEntry("05", "05_trustworthy_ai", "T", run)],
                                  figure_dir=tmp_path / "figs")
-    cells = {r[1]: r[2] for r in render_like_the_book(page) if len(r) == 6}
+    cells = {r[1]: r[2] for r in render_like_the_book(page) if len(r) == 5}
     assert cells["accuracy"] == "0.91 [0.88, 0.93] (n = 5, seeds, sd 0.02)"
     assert cells["violations"] == "0 (exact)"
     assert cells["speed-up"] == "2 [1.5, 2.5] (n = 3, timing rounds)"
@@ -140,11 +140,10 @@ def test_results_page_marks_rows_measured_on_the_anchors_data(tmp_path):
                 {"metric": "c", "label": "no anchor", "anchor": "-"}]
     run = fake_run(tmp_path / "01" / "h3", "01", {"a": 0.7, "b": 0.3, "c": 1.0}, headline)
     page = book.results_markdown([book.BookEntry("01", "01_low_bit_training", "L", run)])
-    data = {r[1]: r[5] for r in render_like_the_book(page) if len(r) == 6}
-    assert data["Headline metric"] == "Data"
-    assert (data["MNIST drop"], data["digits drop"], data["no anchor"]) == (
-        "same data", "context", "")
-    assert 'Rows marked "same data"' in page
+    anchors = {r[1]: r[3] for r in render_like_the_book(page) if len(r) == 5}
+    assert (anchors["MNIST drop"], anchors["digits drop"], anchors["no anchor"]) == (
+        "TWN (same data)", "HAWQ-V3", "-")
+    assert 'Anchors marked "(same data)"' in page
 
 
 def test_better_direction_and_ratio_to_anchor():

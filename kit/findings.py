@@ -747,6 +747,139 @@ FINDINGS: tuple[Finding, ...] = (
             threading.Timer(10, os._exit, (3,)).start()  # if exiting waits on the stuck step
             gap(f"train step {len(done) + 1} did not return within 30 s ({len(done)} returned)")
         """),
+    Finding(
+        "early-output-sync-slow", "Reading a loss before its gradient makes the call 5-9x "
+        "slower", ("03", "04", "05", "09"),
+        expected="For f = ms.jit(ms.value_and_grad(loss)), `v, g = f(x)` then `v.asnumpy()`, "
+                 "`g.asnumpy()` costs about as much as reading `g` first.",
+        actual="Reading the loss first made each call 5-9x slower on this CPU (a PINN loss "
+               "with second derivatives, 2,000 points: 55-90 ms vs 10 ms); reading the "
+               "gradient first, or the loss alone of a one-output train step, is not slowed.",
+        workaround="kit.core.tensors.fetch reads a call's largest output first; chapter 04's "
+                   "L-BFGS, chapter 05's attacks, chapter 03's samplers and chapter 09's "
+                   "multi-output calls use it (chapter 04's Burgers PINN: 83 s -> 25 s for "
+                   "1,000 iterations, same iterates).",
+        impact="Every scipy-driven optimizer (loss and gradient per call) paid it.",
+        code="""
+        import time
+        ms.set_context(mode=ms.GRAPH_MODE)
+        rng = np.random.default_rng(0)
+        shapes = [(2, 20), (20, 20), (20, 20), (20, 1)]
+        W = [Tensor(rng.normal(0, 0.5, s).astype(np.float32)) for s in shapes]
+        x = Tensor(rng.uniform(-1, 1, (2000, 2)).astype(np.float32))
+
+        def u(w0, w1, w2, w3, x):
+            h = ops.tanh(ops.matmul(x, w0))
+            h = ops.tanh(ops.matmul(h, w1))
+            h = ops.tanh(ops.matmul(h, w2))
+            return ops.matmul(h, w3)
+
+        def u_sum(w0, w1, w2, w3, x):
+            return u(w0, w1, w2, w3, x).sum()
+
+        def ux_sum(w0, w1, w2, w3, x):
+            return ms.grad(u_sum, grad_position=4)(w0, w1, w2, w3, x)[:, 0].sum()
+
+        def loss(w0, w1, w2, w3, x):
+            uxx = ms.grad(ux_sum, grad_position=4)(w0, w1, w2, w3, x)[:, 0]
+            return ((uxx - u(w0, w1, w2, w3, x)[:, 0]) ** 2).mean()
+
+        f = ms.jit(ms.value_and_grad(loss, grad_position=(0, 1, 2, 3)))
+
+        def loss_first():
+            v, g = f(*W, x)
+            v.asnumpy(), [t.asnumpy() for t in g]
+
+        def grad_first():
+            v, g = f(*W, x)
+            [t.asnumpy() for t in g], v.asnumpy()
+
+        def ms_per_call(read):
+            start = time.perf_counter()
+            for _ in range(20):
+                read()
+            return (time.perf_counter() - start) / 20 * 1e3
+
+        loss_first(), grad_first()
+        rounds = [(ms_per_call(loss_first), ms_per_call(grad_first)) for _ in range(5)]
+        ratio = float(np.median([a / b for a, b in rounds]))
+        if ratio > 2:
+            gap(f"loss read first: {ratio:.1f}x the time of gradient first (median of 5 rounds)")
+        """),
+    Finding(
+        "jit-function-optimizer-slow", "A train step as an ms.jit function is 2-3x slower "
+        "than the same step as a Cell", ("04",),
+        expected="`@ms.jit def step(x): loss, g = grad_fn(x); opt(g); return loss` (an "
+                 "optimizer captured by a jitted function) runs about as fast as the same "
+                 "step written as an nn.Cell's construct.",
+        actual="It runs 1.6-2.7x slower on this CPU and erratically (chapter 04's FNO step: "
+               "65-290 ms per call vs a steady 33 ms as a Cell), with identical losses.",
+        workaround="Chapter 04's FNO trains with a Cell (kit.science.fno.TrainStep); the "
+                   "kit's other train steps were Cells already.",
+        impact="Functional-style training loops (the style MindSpore 2's tutorials show) pay "
+               "it on every step.",
+        code="""
+        import time
+        ms.set_context(mode=ms.GRAPH_MODE)
+        rng = np.random.default_rng(0)
+        x = Tensor(rng.standard_normal((256, 20, 32)).astype(np.float32))
+
+
+        def make_net():
+            ms.set_seed(0)
+            layers = [nn.Dense(32, 64), nn.GELU()]
+            layers += [m for _ in range(8) for m in (nn.Dense(64, 64), nn.GELU())]
+            return nn.SequentialCell(layers + [
+                                      nn.Dense(64, 32)])
+
+
+        def loss_of(net):
+            def loss(x):
+                return (net(x) ** 2).mean()
+            return loss
+
+
+        def jit_function_step():
+            net = make_net()
+            opt = nn.Adam(net.trainable_params(), 1e-3)
+            grad = ms.value_and_grad(loss_of(net), None, opt.parameters)
+
+            @ms.jit
+            def step(x):
+                loss, grads = grad(x)
+                opt(grads)
+                return loss
+            return step
+
+
+        class CellStep(nn.Cell):
+            def __init__(self):
+                super().__init__()
+                self.net = make_net()
+                self.opt = nn.Adam(self.net.trainable_params(), 1e-3)
+                self.grad = ms.value_and_grad(loss_of(self.net), None, self.opt.parameters)
+
+            def construct(self, x):
+                loss, grads = self.grad(x)
+                self.opt(grads)
+                return loss
+
+
+        def ms_per_step(step):
+            start = time.perf_counter()
+            losses = [float(step(x).asnumpy()) for _ in range(20)]
+            return (time.perf_counter() - start) / 20 * 1e3, losses
+
+
+        steps = {"function": jit_function_step(), "cell": CellStep()}
+        for s in steps.values():
+            s(x).asnumpy()
+        rounds = [(ms_per_step(steps["function"]), ms_per_step(steps["cell"])) for _ in range(5)]
+        ratio = float(np.median([f[0] / c[0] for f, c in rounds]))
+        assert rounds[0][0][1] == rounds[0][1][1], "the two steps must compute the same losses"
+        if ratio > 1.5:
+            gap(f"jitted function step: {ratio:.1f}x the Cell step's time (median of 5 rounds)")
+        """),
 )
 
 BY_ID = {f.id: f for f in FINDINGS}

@@ -17,6 +17,8 @@ import mindspore as ms
 import numpy as np
 from mindspore import Tensor, ops
 
+from kit.core.tensors import fetch
+
 LOG_2PI = math.log(2 * math.pi)
 DTYPE = ms.float32
 
@@ -211,7 +213,7 @@ class Target:
             self._tensors = tuple(Tensor(np.asarray(d, dtype=np.float32)) for d in self.data)
         (_, lp), g = self._vg(Tensor(np.asarray(q, dtype=np.float32)), *self._tensors)
         self.calls += 1
-        return lp.asnumpy().astype(np.float64), g.asnumpy().astype(np.float64)
+        return fetch(lp, g, dtype=np.float64)
 
     def leapfrogs(self, q: np.ndarray, p: np.ndarray, g: np.ndarray, eps: np.ndarray,
                   inv_m: np.ndarray, n: int) -> tuple[np.ndarray, ...]:
@@ -228,7 +230,7 @@ class Target:
                 self._steps[k] = ms.jit(_make_steps(self.fn, k))
             res = self._steps[k](*(Tensor(np.asarray(a, np.float32))
                                    for a in (q, p, g, eps[:, None], inv_m)), self._tensors)
-            block = [r.asnumpy().astype(np.float64) for r in res]
+            block = list(fetch(*res, dtype=np.float64))
             self.calls += 1
             outs.append(block)
             q, p, g = block[0][-1], block[1][-1], block[3][-1]

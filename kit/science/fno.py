@@ -141,23 +141,31 @@ class FNOFit:
     losses: list
 
 
-def make_step(net: FNO1d, lr: float, total_steps: int):
-    """A jitted Adam step on the relative-L2 loss with a cosine learning-rate schedule."""
-    schedule = (nn.cosine_decay_lr(lr * 1e-2, lr, total_steps, 1, total_steps) if total_steps > 1
-                else lr)
-    opt = nn.Adam(net.trainable_params(), learning_rate=schedule, weight_decay=1e-4)
+class TrainStep(nn.Cell):
+    """One Adam step on the relative-L2 loss with a cosine learning-rate schedule, as a Cell:
+    the same step as a jitted function over a captured optimizer runs 2-3x slower here
+    (finding ``jit-function-optimizer-slow``)."""
 
-    def loss_fn(a, u):
-        return rel_l2_batch(net(a), u)
+    def __init__(self, net: FNO1d, lr: float, total_steps: int) -> None:
+        super().__init__()
+        self.net = net
+        schedule = (nn.cosine_decay_lr(lr * 1e-2, lr, total_steps, 1, total_steps)
+                    if total_steps > 1 else lr)
+        self.opt = nn.Adam(net.trainable_params(), learning_rate=schedule, weight_decay=1e-4)
+        self.grad = ms.value_and_grad(self.loss, None, self.opt.parameters)
 
-    grad_fn = ms.value_and_grad(loss_fn, None, opt.parameters)
+    def loss(self, a, u):
+        return rel_l2_batch(self.net(a), u)
 
-    @ms.jit
-    def step(a, u):
-        loss, grads = grad_fn(a, u)
-        opt(grads)
+    def construct(self, a, u):
+        loss, grads = self.grad(a, u)
+        self.opt(grads)
         return loss
-    return step
+
+
+def make_step(net: FNO1d, lr: float, total_steps: int) -> TrainStep:
+    """The compiled training step of section "Neural operator" (:class:`TrainStep`)."""
+    return TrainStep(net, lr, total_steps)
 
 
 def evaluate(net: FNO1d, a: np.ndarray, u: np.ndarray, batch: int = 100) -> float:

@@ -17,6 +17,7 @@ import mindspore as ms
 import numpy as np
 from mindspore import ops
 
+from kit.core.tensors import fetch
 from kit.science import fused, nets, taylor
 
 PDES = ("burgers", "beam")
@@ -327,13 +328,12 @@ def train(loss_grad: Callable, theta0: np.ndarray, data: tuple, adam_steps: int,
     b1, b2, eps = 0.9, 0.999, 1e-8
     start = time.perf_counter()
     for step in range(1, adam_steps + 1):
-        value, grad = loss_grad(ms.Tensor(theta.astype(np_dtype)), *args)
-        g = grad.asnumpy().astype(np.float64)
+        value, g = fetch(*loss_grad(ms.Tensor(theta.astype(np_dtype)), *args), dtype=np.float64)
         m = b1 * m + (1 - b1) * g
         v = b2 * v + (1 - b2) * g * g
         theta -= lr * (m / (1 - b1 ** step)) / (np.sqrt(v / (1 - b2 ** step)) + eps)
         if step % 50 == 0 or step == adam_steps:
-            fit.losses.append(float(value.asnumpy()))
+            fit.losses.append(float(value))
     fit.adam_seconds = time.perf_counter() - start
     fit.evaluations = adam_steps
     if lbfgs_steps > 0:
@@ -341,9 +341,10 @@ def train(loss_grad: Callable, theta0: np.ndarray, data: tuple, adam_steps: int,
         deadline = None if time_limit is None else start + time_limit
 
         def fun(th: np.ndarray) -> tuple[float, np.ndarray]:
-            value, grad = loss_grad(ms.Tensor(th.astype(np_dtype)), *args)
+            value, grad = fetch(*loss_grad(ms.Tensor(th.astype(np_dtype)), *args),
+                                dtype=np.float64)
             fit.evaluations += 1
-            return float(value.asnumpy()), grad.asnumpy().astype(np.float64)
+            return float(value), grad
 
         last = [theta]
 

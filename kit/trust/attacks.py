@@ -10,6 +10,7 @@ import mindspore as ms
 import numpy as np
 from mindspore import nn, ops
 
+from kit.core.tensors import fetch
 from kit.trust.models import MLP
 
 NORMS = ("linf", "l2")
@@ -85,8 +86,7 @@ def input_grad(net: MLP, loss: str = "ce") -> InputGrad:
 
 
 def _grad(fn: InputGrad, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    loss, g = fn(ms.Tensor(x.astype(np.float32)), ms.Tensor(y.astype(np.int32)))
-    return loss.asnumpy(), g.asnumpy()
+    return fetch(*fn(ms.Tensor(x.astype(np.float32)), ms.Tensor(y.astype(np.int32))))
 
 
 def fgsm(net: MLP, x: np.ndarray, y: np.ndarray, eps: float) -> np.ndarray:

@@ -15,6 +15,8 @@ import mindspore as ms
 import numpy as np
 from mindspore import nn, ops
 
+from kit.core.tensors import fetch
+
 CHUNK = 4096  # rows per MindSpore call: keeps memory flat for RISE and IG paths
 
 
@@ -185,7 +187,7 @@ def run(cell: nn.Cell, *arrays) -> np.ndarray | tuple[np.ndarray, ...]:
     keep = [np.ascontiguousarray(a) for a in arrays]
     tensors = [ms.Tensor(a) for a in keep]
     out = cell(*tensors)
-    res = tuple(o.asnumpy() for o in out) if isinstance(out, tuple) else out.asnumpy()
+    res = fetch(*out) if isinstance(out, tuple) else out.asnumpy()
     del tensors, keep
     return res
 

@@ -12,6 +12,7 @@ dense matrices on the image grid (:func:`conv_as_dense`); both give the same int
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -209,7 +210,9 @@ def verified_accuracy(params: Params, x: np.ndarray, y: np.ndarray, eps: float,
         raise ValueError(f"method must be one of {', '.join(METHODS)}, got {method!r}")
     widest = max(w.shape[0] for w, _ in params)
     if method == "crown" and widest > WIDE:
-        fn = crown_sparse_margins
+        import scipy.sparse as sp
+
+        fn = partial(crown_sparse_margins, ws=[sp.csr_matrix(w) for w, _ in params])
         chunk = chunk or 16
     if chunk is None:
         chunk = max(4, min(128, 2 ** 22 // widest ** 2))
@@ -303,9 +306,9 @@ WIDE = 1024
 (the MNIST CNN: dense (B, n, n) arrays would not fit)."""
 
 
-def _stacked(lam: Any, rowex: np.ndarray) -> np.ndarray:
-    """The point index of every stored entry of the stacked CSR matrix ``lam``."""
-    return rowex[np.repeat(np.arange(lam.shape[0]), np.diff(lam.indptr))]
+def _rows(lam: Any) -> np.ndarray:
+    """The row of every stored entry of the CSR matrix ``lam``."""
+    return np.repeat(np.arange(lam.shape[0]), np.diff(lam.indptr))
 
 
 def _sparse_substitute(ws: list, bs: list, top: int, lam: Any, const: np.ndarray,
@@ -313,58 +316,65 @@ def _sparse_substitute(ws: list, bs: list, top: int, lam: Any, const: np.ndarray
                        hi_x: np.ndarray) -> np.ndarray:
     """:func:`_substitute` with the rows of all points stacked in one CSR matrix ``lam``
     (row r belongs to point ``rowex[r]``) and sparse weights ``ws``: the same arithmetic, the
-    same bound, but a convolution's dense matrix is never formed per point."""
+    same bound, but a convolution's dense matrix is never formed per point. Entries whose
+    slope is 0 (stably inactive neurons) are dropped before the next product (they add exact
+    zeros), and each bound array is read once at flat indices (section "MNIST": 2-3x faster
+    than reading them at (point, column) pairs)."""
     import scipy.sparse as sp
 
     for i in range(top, -1, -1):
         low_s, up_s, up_i = _relax(*pre[i])
-        pts, cols = _stacked(lam, rowex), lam.indices
-        pos, neg = np.maximum(lam.data, 0), np.minimum(lam.data, 0)
-        slope = pos * low_s[pts, cols] + neg * up_s[pts, cols]
-        rows = np.repeat(np.arange(lam.shape[0]), np.diff(lam.indptr))
-        const = const + np.bincount(rows, neg * up_i[pts, cols] + slope * bs[i][cols],
-                                    minlength=lam.shape[0])
-        lam = sp.csr_matrix((slope, cols, lam.indptr), shape=lam.shape) @ ws[i]
+        rows, d = _rows(lam), lam.data
+        flat = rowex[rows] * low_s.shape[1] + lam.indices
+        slope = d * np.stack([low_s, up_s], -1).ravel()[2 * flat + (d <= 0)]
+        const = const + np.bincount(rows, np.minimum(d, 0) * up_i.ravel()[flat]
+                                    + slope * bs[i][lam.indices], minlength=lam.shape[0])
+        # copies: dropping zeros in place would change the caller's matrix
+        lam = sp.csr_matrix((slope, lam.indices.copy(), lam.indptr.copy()), shape=lam.shape)
+        lam.eliminate_zeros()
+        lam = lam @ ws[i]
         lam.sum_duplicates()
-    pts, cols = _stacked(lam, rowex), lam.indices
-    rows = np.repeat(np.arange(lam.shape[0]), np.diff(lam.indptr))
-    d = lam.data
-    return const + np.bincount(rows, np.maximum(d, 0) * lo_x[pts, cols]
-                               + np.minimum(d, 0) * hi_x[pts, cols], minlength=lam.shape[0])
+    rows, d = _rows(lam), lam.data
+    flat = rowex[rows] * lo_x.shape[1] + lam.indices
+    return const + np.bincount(rows, np.maximum(d, 0) * lo_x.ravel()[flat]
+                               + np.minimum(d, 0) * hi_x.ravel()[flat], minlength=lam.shape[0])
 
 
-def _tile(w: Any, batch: int) -> Any:
-    """``batch`` copies of the CSR matrix ``w`` stacked vertically."""
-    import scipy.sparse as sp
-
-    return sp.csr_matrix(sp.vstack([w] * batch, format="csr"))
-
-
-def crown_sparse_layers(params: Params, x: np.ndarray, eps: float) -> list[tuple[np.ndarray, ...]]:
-    """:func:`crown_layers` by sparse back-substitution (the same bounds)."""
+def crown_sparse_layers(params: Params, x: np.ndarray, eps: float, *, ws: list | None = None,
+                        last_unstable_only: bool = False) -> list[tuple[np.ndarray, ...]]:
+    """:func:`crown_layers` by sparse back-substitution (the same bounds); ``ws`` are the
+    layers' CSR weights (built here when not given). With ``last_unstable_only`` the last
+    hidden layer is back-substituted only at the neurons its interval bound leaves unstable
+    and keeps the interval bound elsewhere: the relaxation of a stable neuron does not depend
+    on its bounds, so every margin bound is unchanged (section "MNIST": the layer CROWN spends
+    most of its time on)."""
     import scipy.sparse as sp
 
     lo_x, hi_x = input_box(x, eps)
     batch = len(lo_x)
-    ws = [sp.csr_matrix(w) for w, _ in params]
+    ws = [sp.csr_matrix(w) for w, _ in params] if ws is None else ws
     bs = [b for _, b in params]
     pre = [dense_interval(*params[0], lo_x, hi_x)]
     for k in range(1, len(params) - 1):
         n = params[k][0].shape[0]
-        rowex = np.repeat(np.arange(batch), n)
-        lam = _tile(ws[k], batch)
-        lo = _sparse_substitute(ws, bs, k - 1, lam, np.tile(bs[k], batch), rowex, pre, lo_x,
-                                hi_x).reshape(batch, n)
-        hi = -_sparse_substitute(ws, bs, k - 1, -lam, -np.tile(bs[k], batch), rowex, pre, lo_x,
-                                 hi_x).reshape(batch, n)
         ibp_lo, ibp_hi = dense_interval(*params[k], np.maximum(pre[-1][0], 0),
                                         np.maximum(pre[-1][1], 0))
-        pre.append((np.maximum(lo, ibp_lo), np.minimum(hi, ibp_hi)))
+        if last_unstable_only and k == len(params) - 2:
+            pts, js = np.nonzero((ibp_lo < 0) & (ibp_hi > 0))
+        else:
+            pts, js = np.divmod(np.arange(batch * n), n)
+        lam = sp.csr_matrix(ws[k][js])
+        lo, hi = ibp_lo.copy(), ibp_hi.copy()
+        lo[pts, js] = np.maximum(_sparse_substitute(ws, bs, k - 1, lam, bs[k][js], pts, pre,
+                                                    lo_x, hi_x), ibp_lo[pts, js])
+        hi[pts, js] = np.minimum(-_sparse_substitute(ws, bs, k - 1, -lam, -bs[k][js], pts, pre,
+                                                     lo_x, hi_x), ibp_hi[pts, js])
+        pre.append((lo, hi))
     return pre
 
 
 def crown_sparse_margins(params: Params, x: np.ndarray, y: np.ndarray,
-                         eps: float) -> np.ndarray:
+                         eps: float, *, ws: list | None = None) -> np.ndarray:
     """:func:`crown_margins` for networks with wide (convolutional) layers, by sparse
     back-substitution of all points at once (section "MNIST"); the same bounds (unit-tested
     against the dense version on the digits CNN)."""
@@ -373,10 +383,10 @@ def crown_sparse_margins(params: Params, x: np.ndarray, y: np.ndarray,
     if len(params) < 2:
         return crown_margins(params, x, y, eps)
     lo_x, hi_x = input_box(x, eps)
-    pre = crown_sparse_layers(params, x, eps)
+    ws = [sp.csr_matrix(w) for w, _ in params] if ws is None else ws
+    pre = crown_sparse_layers(params, x, eps, ws=ws, last_unstable_only=True)
     wd, bd = margin_spec(params, y)
     batch, k = wd.shape[:2]
-    ws = [sp.csr_matrix(w) for w, _ in params]
     lam = sp.csr_matrix(wd.reshape(batch * k, -1))
     out = _sparse_substitute(ws, [b for _, b in params], len(params) - 2, lam, bd.ravel(),
                              np.repeat(np.arange(batch), k), pre, lo_x, hi_x)

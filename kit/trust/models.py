@@ -16,6 +16,7 @@ import mindspore as ms
 import numpy as np
 from mindspore import nn, ops
 
+from kit.core.tensors import conv2d_unfold
 from kit.trust import verify
 
 OBJECTIVES = ("standard", "noise", "fgsm_rs", "pgd", "ibp")
@@ -93,10 +94,7 @@ class CNN(nn.Cell):
         if self.native:
             out = ops.conv2d(h, w, None, self.strides[i], "pad", self.pads[i])
         else:
-            side = (h.shape[2] + 2 * self.pads[i] - self.kernels[i]) // self.strides[i] + 1
-            cols = ops.unfold(h, self.kernels[i], 1, self.pads[i], self.strides[i])
-            out = ops.matmul(w.reshape(w.shape[0], -1), cols).reshape(h.shape[0], w.shape[0],
-                                                                        side, side)
+            out = conv2d_unfold(h, w, self.kernels[i], self.strides[i], self.pads[i])
         return out + cell.bias.reshape(1, -1, 1, 1) if bias else out
 
     def construct(self, x: ms.Tensor) -> ms.Tensor:

@@ -40,7 +40,8 @@ def test_im2col_convolution_equals_conv2d():
     assert np.allclose(nets.conv_im2col(x, w, 3).asnumpy(), ref, atol=1e-4)
     arch = nets.architecture(nets.MNIST_NET)
     assert [layer.name for layer in arch] == ["conv1", "conv2", "fc1", "fc2"]
-    assert arch[2].cin == 8 * 7 * 7 and not any(layer.im2col for layer in arch)
+    assert arch[2].cin == 8 * 7 * 7
+    assert [layer.im2col for layer in arch] == [True, True, False, False]  # unfold convs
 
 
 def test_random_policies_can_be_distinct_and_of_equal_cost():

@@ -21,6 +21,7 @@ import re
 import shutil
 import subprocess
 import sys
+import textwrap
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -223,6 +224,13 @@ def relative_to_anchor(h: Headline) -> tuple[float, float, float] | None:
     return kit / anchor, lo / anchor, hi / anchor
 
 
+def figure_label(h: Headline, width: int = 46) -> str:
+    """A headline's y-axis label on the results figure: chapter and whole label, wrapped at
+    ``width`` characters (never cut), with " (?)" when its better direction is unknown."""
+    text = f"{h.chapter}  {h.label}" + ("" if h.better else " (?)")
+    return textwrap.fill(text, width=width, subsequent_indent="    ")
+
+
 def headline_figure(heads: Sequence[Headline], path: Path) -> tuple[Path | None, int]:
     """Dot plot of every headline with an anchor number: kit relative to the anchor, better to
     the right on a log axis, the run's spread as a bar. Returns (path or None, rows drawn)."""
@@ -234,7 +242,9 @@ def headline_figure(heads: Sequence[Headline], path: Path) -> tuple[Path | None,
     if not rows:
         return None, 0
     with style():
-        fig, ax = plt.subplots(figsize=(8.0, 1.4 + 0.3 * len(rows)))
+        labels = [figure_label(h) for h, _ in rows]
+        lines = sum(label.count("\n") + 1 for label in labels)
+        fig, ax = plt.subplots(figsize=(9.0, 1.4 + 0.17 * lines + 0.13 * len(rows)))
         for y, (h, (mid, lo, hi)) in enumerate(rows):
             known = h.better is not None
             colour = PALETTE[0] if known else "0.45"
@@ -248,9 +258,7 @@ def headline_figure(heads: Sequence[Headline], path: Path) -> tuple[Path | None,
         low = min(min(r[1] for _, r in rows), 1.0)
         high = max(max(r[2] for _, r in rows), 1.0)
         ax.set_xlim(low / 2.0, high * 2.0)
-        labels = [f"{h.chapter}  {h.label if len(h.label) <= 40 else h.label[:39] + '…'}"
-                  + ("" if h.better else " (?)") for h, _ in rows]
-        ax.set_yticks(range(len(rows)), labels)
+        ax.set_yticks(range(len(rows)), labels, fontsize=8)
         ax.invert_yaxis()
         previous = None
         for y, (h, _) in enumerate(rows):

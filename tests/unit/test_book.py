@@ -168,6 +168,14 @@ def test_better_direction_and_ratio_to_anchor():
     assert book.relative_to_anchor(head([1.0], 1.0, "lower")) is None
 
 
+def test_figure_labels_wrap_instead_of_cutting():
+    long = "membership-inference AUC of the DP-SGD model against a shadow attack"
+    label = book.figure_label(book.Headline("05", long, 0.5, None, "a", 0.5, None), width=30)
+    assert label.replace("\n    ", " ") == f"05  {long} (?)"
+    assert all(len(line) <= 30 for line in label.splitlines()) and "…" not in label
+    assert book.figure_label(book.Headline("05", "x", 1, None, "a", 1, "lower")) == "05  x"
+
+
 def test_seconds_read_as_minutes():
     assert book.fmt_seconds(42.13) == "42.1 s"
     assert book.fmt_seconds(125.4) == "2 min 05 s"
